@@ -1,0 +1,77 @@
+# Strata: build, run and test. `make run` starts the node on embedded
+# defaults; `make test` provisions what the tests need and runs them all.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        := .venv
+VENV_PY     := $(VENV)/bin/python
+ORT_VERSION := 1.31.1
+ORT_LIB     := .runtime/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
+# Debian packages the tests use as real peers, and the build needs.
+APT_PACKAGES := dcmtk cmake g++
+
+.PHONY: help run build test test-rust test-python runtime testdata venv \
+        check-build-tools check-test-tools fmt clippy
+
+help:
+	@echo "make run        build (release) and start the archive node on embedded defaults"
+	@echo "make test       provision ONNX Runtime, Python peers and test data, then run every test"
+	@echo "make runtime    install ONNX Runtime $(ORT_VERSION) into .runtime/"
+	@echo "make testdata   fetch and check the real DICOM test corpus into .testdata/"
+
+run: check-build-tools $(ORT_LIB)
+	cargo build --release --bin strata
+	./target/release/strata serve
+
+build: check-build-tools
+	cargo build --release --bin strata
+
+test: check-build-tools check-test-tools $(ORT_LIB) testdata
+	$(MAKE) test-rust test-python
+
+test-rust:
+	cargo test --no-fail-fast
+
+test-python: venv
+	$(VENV_PY) -m pytest -q tests/python
+
+# ONNX Runtime comes from the PyPI wheel; only the shared library is kept.
+runtime: $(ORT_LIB)
+
+$(ORT_LIB):
+	@mkdir -p .runtime/wheel
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: \
+	    -d .runtime/wheel onnxruntime==$(ORT_VERSION)
+	$(PYTHON) -c "import glob, zipfile; \
+	    w = zipfile.ZipFile(glob.glob('.runtime/wheel/onnxruntime-$(ORT_VERSION)-*.whl')[0]); \
+	    [w.extract(n, '.runtime') for n in w.namelist() if '/capi/lib' in n and '.so' in n]"
+	@test -f $(ORT_LIB) && echo "ONNX Runtime $(ORT_VERSION): $(ORT_LIB)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: scripts/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r scripts/requirements.txt
+	@touch $@
+
+testdata: venv
+	$(VENV_PY) scripts/testdata.py
+
+check-build-tools:
+	@command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (https://rustup.rs)"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: apt-get install -y python3 python3-venv"; exit 1; }
+	@command -v cmake >/dev/null && command -v g++ >/dev/null || \
+	    { echo "missing build tools: apt-get install -y $(APT_PACKAGES)"; exit 1; }
+
+check-test-tools:
+	@for tool in echoscu storescu findscu getscu movescu; do \
+	    command -v $$tool >/dev/null || { echo "missing DCMTK tool $$tool: apt-get install -y $(APT_PACKAGES)"; exit 1; }; \
+	done
+
+fmt:
+	cargo fmt --all
+
+clippy:
+	cargo clippy --all-targets -- -D warnings

@@ -1,0 +1,99 @@
+//! `strata serve`: loads the configuration, checks the data directory and the
+//! ONNX Runtime, binds the port and serves until Ctrl-C or SIGTERM.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use strata::config::{Config, ConfigError, LogFormat};
+use strata::runtime::Runtime;
+use strata::server::{self, Node};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML, see config/strata.toml). Without it the
+    /// built-in defaults apply; STRATA_* environment variables override both.
+    #[arg(long, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// TCP port to listen on (0 = any free port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Our AE title.
+    #[arg(long)]
+    ae_title: Option<String>,
+    /// Data directory (index, spool, store).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+        let config = self.load_config()?;
+        strata::logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
+        prepare_data_dir(&config.storage.data_dir)?;
+        Runtime::load(&config.codec.onnxruntime_library, config.codec.device)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(serve(config))
+    }
+
+    fn load_config(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
+        if let Some(port) = self.port {
+            config.network.port = port;
+        }
+        if let Some(title) = &self.ae_title {
+            config.network.ae_title =
+                title
+                    .clone()
+                    .try_into()
+                    .map_err(|message| ConfigError::Flag {
+                        flag: "--ae-title",
+                        message,
+                    })?;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let address = format!("{}:{}", config.network.bind, config.network.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let bound = server::local_addr(&listener).map_or(address, |a| a.to_string());
+    tracing::info!(
+        ae_title = %config.network.ae_title,
+        data_dir = %config.storage.data_dir.display(),
+        "listening on {bound}"
+    );
+    server::run(listener, Node::new(config), shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Creates the data directory and proves it is writable.
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("data directory {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe)
+        .with_context(|| format!("cannot clean up in data directory {}", dir.display()))?;
+    Ok(())
+}

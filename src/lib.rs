@@ -1,0 +1,21 @@
+//! Strata: a DICOM archive node that stores CT and MR volumes losslessly with
+//! a bit-division codec and gives back every byte exactly as received.
+//!
+//! Layout (imports point down only):
+//!
+//! - [`server`]: accept loop and one task per association (network protocol,
+//!   through `dicom-ul`).
+//! - [`dimse`]: DIMSE message assembly and one file per service
+//!   (`echo`; `store`, `find`, `get`, `move` to come).
+//! - [`runtime`]: ONNX Runtime provisioning and inference sessions.
+//! - [`config`]: validated configuration from file, environment and flags.
+//! - [`logging`]: `tracing` set-up.
+//!
+//! The binary (`src/main.rs`, `src/cli/`) maps subcommands onto these and
+//! errors onto exit codes.
+
+pub mod config;
+pub mod dimse;
+pub mod logging;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,8 @@
+//! Integration tests: the real `strata` binary against real DICOM peers
+//! (DCMTK command-line tools, pynetdicom), each test in a fresh directory
+//! with its own port.
+
+mod cli;
+mod echo;
+mod runtime;
+mod support;
