@@ -64,6 +64,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub storage: StorageConfig,
     pub codec: CodecConfig,
+    pub limits: Limits,
     pub log: LogConfig,
     /// C-MOVE destinations: AE title -> host and port.
     pub move_destinations: BTreeMap<String, MoveDestination>,
@@ -76,8 +77,8 @@ pub struct NetworkConfig {
     pub ae_title: AeTitle,
     pub bind: String,
     pub port: u16,
-    pub max_pdu: MaxPdu,
-    pub max_associations: Positive,
+    /// Accept C-STORE of SOP Classes outside the standard storage table.
+    pub promiscuous: bool,
     /// ARTIM timer: seconds to wait for the A-ASSOCIATE-RQ (PS3.8 9.1.5).
     pub artim_timeout_s: Positive,
     /// Seconds to wait for the next PDU on an established association.
@@ -92,11 +93,32 @@ impl Default for NetworkConfig {
             ae_title: AeTitle(DEFAULT_AE_TITLE.to_owned()),
             bind: "0.0.0.0".to_owned(),
             port: DEFAULT_PORT,
-            max_pdu: MaxPdu(DEFAULT_MAX_PDU),
-            max_associations: Positive(64),
+            promiscuous: false,
             artim_timeout_s: Positive(30),
             dimse_timeout_s: Positive(600),
             allowed_calling_ae_titles: Vec::new(),
+        }
+    }
+}
+
+/// `[limits]`: every budget the node debits before it allocates or waits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Maximum PDU length we announce and accept.
+    pub max_pdu: MaxPdu,
+    /// Associations served at once.
+    pub max_associations: Positive,
+    /// Largest data set received (C-STORE) or imported, in bytes.
+    pub max_data_set_bytes: Positive,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pdu: MaxPdu(DEFAULT_MAX_PDU),
+            max_associations: Positive(64),
+            max_data_set_bytes: Positive(4 << 30),
         }
     }
 }
@@ -109,6 +131,8 @@ pub struct StorageConfig {
     /// `sqlite://...` (embedded, default: `<data_dir>/index.sqlite`) or
     /// `postgres://...`. Empty means the embedded default.
     pub database_url: String,
+    /// A SOP Instance UID received again with other bytes.
+    pub duplicate_policy: DuplicatePolicy,
 }
 
 impl Default for StorageConfig {
@@ -116,6 +140,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("var"),
             database_url: String::new(),
+            duplicate_policy: DuplicatePolicy::Reject,
         }
     }
 }
@@ -181,6 +206,19 @@ impl Default for LogConfig {
             level: "info".to_owned(),
         }
     }
+}
+
+/// What to do when a SOP Instance UID arrives again with other bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// Keep the stored copy; answer with a warning status.
+    #[default]
+    Reject,
+    /// Serve the new copy; the old one is deleted.
+    Replace,
+    /// Keep both as versions; the newest is served.
+    KeepBoth,
 }
 
 /// Log line format.
@@ -368,7 +406,7 @@ fn apply_env_override(
 /// sections, since keys themselves contain underscores.
 fn split_env_name(name: &str) -> Option<(String, String)> {
     let lower = name.to_lowercase();
-    ["network", "storage", "codec", "log"]
+    ["network", "storage", "codec", "limits", "log"]
         .iter()
         .find_map(|section| {
             let key = lower.strip_prefix(section)?.strip_prefix('_')?;
@@ -434,7 +472,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("line 2") && err.contains("1 to 16"), "{err}");
-        let err = load_str("[network]\nmax_pdu = 100\n", &[])
+        let err = load_str("[limits]\nmax_pdu = 100\n", &[])
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("4096"), "{err}");
@@ -487,7 +525,9 @@ mod tests {
         let d = Config::default();
         assert_eq!(c.network.port, d.network.port);
         assert_eq!(c.network.ae_title, d.network.ae_title);
-        assert_eq!(c.network.max_pdu, d.network.max_pdu);
+        assert_eq!(c.limits.max_pdu, d.limits.max_pdu);
+        assert_eq!(c.limits.max_data_set_bytes, d.limits.max_data_set_bytes);
+        assert_eq!(c.storage.duplicate_policy, d.storage.duplicate_policy);
         assert_eq!(c.storage.data_dir, d.storage.data_dir);
         assert_eq!(c.codec.device, d.codec.device);
     }

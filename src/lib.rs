@@ -15,7 +15,11 @@
 //! errors onto exit codes.
 
 pub mod config;
+pub mod dataset;
 pub mod dimse;
+pub mod index;
+pub mod ingest;
 pub mod logging;
 pub mod runtime;
 pub mod server;
+pub mod store;

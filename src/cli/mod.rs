@@ -1,12 +1,15 @@
 //! Command-line interface: one file per subcommand, each an `Args` struct
 //! with a `run` method. `anyhow` lives here and in `main` only.
 
+mod archive;
 mod runtime;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-use strata::config::LogFormat;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use strata::config::{Config, ConfigError, LogFormat};
 
 /// Strata DICOM archive node.
 #[derive(Debug, Parser)]
@@ -23,6 +26,10 @@ pub struct Cli {
 enum Command {
     /// Start the archive node (DICOM SCP).
     Serve(serve::ServeArgs),
+    /// Import DICOM files and folders into the archive.
+    Import(archive::ImportArgs),
+    /// Print what the archive holds.
+    Stats(archive::StatsArgs),
     /// Locate and load ONNX Runtime, report its build and device, and
     /// optionally open a model.
     Runtime(runtime::RuntimeArgs),
@@ -32,7 +39,44 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => args.run(self.log_format),
+            Command::Import(args) => args.run(self.log_format),
+            Command::Stats(args) => args.run(self.log_format),
             Command::Runtime(args) => args.run(self.log_format),
         }
     }
+}
+
+/// Options every archive subcommand takes.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML, see config/strata.toml). Without it the
+    /// built-in defaults apply; STRATA_* environment variables override both.
+    #[arg(long, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (index, spool, store).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration, applies `--data-dir` and starts logging.
+    pub fn load(&self, log_format: Option<LogFormat>) -> Result<Config, ConfigError> {
+        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
+        if let Some(dir) = &self.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        strata::logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
+        Ok(config)
+    }
+}
+
+/// Runs `future` on a multi-threaded tokio runtime.
+pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(
+    future: F,
+) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
 }

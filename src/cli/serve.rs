@@ -1,46 +1,40 @@
 //! `strata serve`: loads the configuration, checks the data directory and the
 //! ONNX Runtime, binds the port and serves until Ctrl-C or SIGTERM.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use clap::Args;
 use strata::config::{Config, ConfigError, LogFormat};
+use strata::index::redact_url;
+use strata::ingest::Ingest;
 use strata::runtime::Runtime;
 use strata::server::{self, Node};
 
+use super::ConfigArgs;
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML, see config/strata.toml). Without it the
-    /// built-in defaults apply; STRATA_* environment variables override both.
-    #[arg(long, env = "STRATA_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// TCP port to listen on (0 = any free port).
     #[arg(long)]
     port: Option<u16>,
     /// Our AE title.
     #[arg(long)]
     ae_title: Option<String>,
-    /// Data directory (index, spool, store).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
     pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
-        let config = self.load_config()?;
-        strata::logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
+        let config = self.load_config(log_format)?;
         prepare_data_dir(&config.storage.data_dir)?;
         Runtime::load(&config.codec.onnxruntime_library, config.codec.device)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        runtime.block_on(serve(config))
+        super::block_on(serve(config))
     }
 
-    fn load_config(&self) -> Result<Config, ConfigError> {
-        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
+    fn load_config(&self, log_format: Option<LogFormat>) -> Result<Config, ConfigError> {
+        let mut config = self.config.load(log_format)?;
         if let Some(port) = self.port {
             config.network.port = port;
         }
@@ -54,14 +48,19 @@ impl ServeArgs {
                         message,
                     })?;
         }
-        if let Some(dir) = &self.data_dir {
-            config.storage.data_dir = dir.clone();
-        }
         Ok(config)
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let ingest = Ingest::open(&config).await?;
+    let recovery = ingest.recover().await?;
+    tracing::info!(
+        index = %redact_url(&config.storage.effective_database_url()),
+        partial_removed = recovery.partial_removed,
+        unacknowledged_removed = recovery.unreferenced_removed,
+        "archive opened"
+    );
     let address = format!("{}:{}", config.network.bind, config.network.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -72,7 +71,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.storage.data_dir.display(),
         "listening on {bound}"
     );
-    server::run(listener, Node::new(config), shutdown_signal()).await;
+    server::run(
+        listener,
+        Node::new(config, ingest.clone()),
+        shutdown_signal(),
+    )
+    .await;
+    ingest.index().close().await;
     Ok(())
 }
 

@@ -13,6 +13,8 @@
 //! configured limit.
 
 pub mod echo;
+pub mod sop_classes;
+pub mod store;
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
@@ -39,6 +41,13 @@ pub mod status {
     pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
     /// Unrecognized operation.
     pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
+    /// Storage: Refused, out of resources (PS3.4 B.2.3).
+    pub const OUT_OF_RESOURCES: u16 = 0xA700;
+    /// Storage: Error, cannot understand.
+    pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    /// Storage: Warning, elements discarded (used when a duplicate with
+    /// other bytes is not stored).
+    pub const ELEMENTS_DISCARDED: u16 = 0xB006;
 }
 
 /// Command Data Set Type value meaning "no data set follows" (PS3.7 E.1-1).
@@ -62,8 +71,8 @@ pub enum DimseError {
         "presentation context {pc_id}: fragment on context {other} while a message on {pc_id} is incomplete"
     )]
     InterleavedContexts { pc_id: u8, other: u8 },
-    #[error("presentation context {pc_id}: data set exceeds the limit of {limit} bytes")]
-    DataSetTooLarge { pc_id: u8, limit: usize },
+    #[error("presentation context {pc_id}: command fragment while a data set is incomplete")]
+    CommandDuringDataSet { pc_id: u8 },
     #[error("cannot encode command set: {0}")]
     Encode(String),
 }
@@ -79,13 +88,6 @@ pub struct Command {
     pub has_data_set: bool,
     /// The whole command set, for service-specific elements.
     pub object: InMemDicomObject,
-}
-
-/// A complete DIMSE message.
-#[derive(Debug)]
-pub struct Message {
-    pub command: Command,
-    pub data_set: Option<Vec<u8>>,
 }
 
 impl Command {
@@ -193,37 +195,39 @@ pub fn response_elements(
     elements
 }
 
-/// Reassembles messages from P-DATA fragments (PS3.8 9.3.5, annex E).
-///
-/// Feed it every [`PDataValue`] in arrival order; it returns a message when
-/// the last fragment of its command (and data set, if any) has arrived.
+/// One step of an incoming message, as [`MessageAssembler`] yields them.
 #[derive(Debug)]
+pub enum Fragment {
+    /// A complete command set; when `has_data_set` is set, [`Fragment::Data`]
+    /// pieces follow until one with `is_last`.
+    Command(Command),
+    /// A piece of the data set of the last command.
+    Data { bytes: Vec<u8>, is_last: bool },
+}
+
+/// Reassembles command sets from P-DATA fragments (PS3.8 9.3.5, annex E)
+/// and passes data set fragments through as they come, so that a data set
+/// can be streamed to disk instead of held in memory.
+#[derive(Debug, Default)]
 pub struct MessageAssembler {
-    max_data_set: usize,
     command_bytes: Vec<u8>,
-    pending: Option<Command>,
-    data: Vec<u8>,
+    command_pc: Option<u8>,
+    data_pc: Option<u8>,
 }
 
 impl MessageAssembler {
-    /// An assembler whose data sets may hold at most `max_data_set` bytes.
-    pub fn new(max_data_set: usize) -> Self {
-        MessageAssembler {
-            max_data_set,
-            command_bytes: Vec::new(),
-            pending: None,
-            data: Vec::new(),
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Takes one fragment; returns `Ok(Some(_))` when a message is complete.
-    pub fn push(&mut self, value: PDataValue) -> Result<Option<Message>, DimseError> {
+    /// Takes one fragment; returns what it completes, if anything.
+    pub fn push(&mut self, value: PDataValue) -> Result<Option<Fragment>, DimseError> {
         let pc_id = value.presentation_context_id;
-        if let Some(pending) = &self.pending
-            && pending.presentation_context_id != pc_id
+        if let Some(open) = self.command_pc.or(self.data_pc)
+            && open != pc_id
         {
             return Err(DimseError::InterleavedContexts {
-                pc_id: pending.presentation_context_id,
+                pc_id: open,
                 other: pc_id,
             });
         }
@@ -237,39 +241,33 @@ impl MessageAssembler {
         &mut self,
         pc_id: u8,
         value: PDataValue,
-    ) -> Result<Option<Message>, DimseError> {
+    ) -> Result<Option<Fragment>, DimseError> {
+        if self.data_pc.is_some() {
+            return Err(DimseError::CommandDuringDataSet { pc_id });
+        }
+        self.command_pc = Some(pc_id);
         self.command_bytes.extend_from_slice(&value.data);
         if !value.is_last {
             return Ok(None);
         }
+        self.command_pc = None;
         let command = Command::parse(pc_id, &std::mem::take(&mut self.command_bytes))?;
         if command.has_data_set {
-            self.pending = Some(command);
-            return Ok(None);
+            self.data_pc = Some(pc_id);
         }
-        Ok(Some(Message {
-            command,
-            data_set: None,
-        }))
+        Ok(Some(Fragment::Command(command)))
     }
 
-    fn push_data(&mut self, pc_id: u8, value: PDataValue) -> Result<Option<Message>, DimseError> {
-        if self.pending.is_none() {
+    fn push_data(&mut self, pc_id: u8, value: PDataValue) -> Result<Option<Fragment>, DimseError> {
+        if self.data_pc.is_none() {
             return Err(DimseError::DataBeforeCommand { pc_id });
         }
-        if self.data.len() + value.data.len() > self.max_data_set {
-            return Err(DimseError::DataSetTooLarge {
-                pc_id,
-                limit: self.max_data_set,
-            });
+        if value.is_last {
+            self.data_pc = None;
         }
-        self.data.extend_from_slice(&value.data);
-        if !value.is_last {
-            return Ok(None);
-        }
-        Ok(self.pending.take().map(|command| Message {
-            command,
-            data_set: Some(std::mem::take(&mut self.data)),
+        Ok(Some(Fragment::Data {
+            bytes: value.data,
+            is_last: value.is_last,
         }))
     }
 }
@@ -320,24 +318,24 @@ mod tests {
     #[test]
     fn command_arriving_one_byte_at_a_time_is_assembled_once() {
         let bytes = echo_rq(42);
-        let mut assembler = MessageAssembler::new(1024);
+        let mut assembler = MessageAssembler::new();
         let last = bytes.len() - 1;
         for (i, b) in bytes.iter().enumerate() {
             let out = assembler
                 .push(fragment(PDataValueType::Command, &[*b], i == last))
                 .unwrap();
             assert_eq!(out.is_some(), i == last);
-            if let Some(message) = out {
-                assert_eq!(message.command.command_field, command_field::C_ECHO_RQ);
-                assert_eq!(message.command.message_id, 42);
-                assert!(message.data_set.is_none());
+            if let Some(Fragment::Command(command)) = out {
+                assert_eq!(command.command_field, command_field::C_ECHO_RQ);
+                assert_eq!(command.message_id, 42);
+                assert!(!command.has_data_set);
             }
         }
     }
 
     #[test]
     fn data_before_command_is_an_error() {
-        let mut assembler = MessageAssembler::new(1024);
+        let mut assembler = MessageAssembler::new();
         let err = assembler
             .push(fragment(PDataValueType::Data, b"xx", true))
             .unwrap_err();
@@ -345,8 +343,37 @@ mod tests {
     }
 
     #[test]
+    fn data_set_fragments_pass_through_after_their_command() {
+        let mut bytes = echo_rq(5);
+        // Flip Command Data Set Type to "data set follows".
+        let pos = bytes.len() - 2;
+        bytes[pos..].copy_from_slice(&0u16.to_le_bytes());
+        let mut assembler = MessageAssembler::new();
+        let first = assembler
+            .push(fragment(PDataValueType::Command, &bytes, true))
+            .unwrap();
+        assert!(matches!(first, Some(Fragment::Command(c)) if c.has_data_set));
+        let err = assembler
+            .push(fragment(PDataValueType::Command, &bytes, true))
+            .unwrap_err();
+        assert!(matches!(err, DimseError::CommandDuringDataSet { .. }));
+        let piece = assembler
+            .push(fragment(PDataValueType::Data, b"ab", false))
+            .unwrap();
+        assert!(matches!(piece, Some(Fragment::Data { is_last: false, .. })));
+        let last = assembler
+            .push(fragment(PDataValueType::Data, b"cd", true))
+            .unwrap();
+        assert!(matches!(last, Some(Fragment::Data { is_last: true, bytes }) if bytes == b"cd"));
+        let err = assembler
+            .push(fragment(PDataValueType::Data, b"ef", true))
+            .unwrap_err();
+        assert!(matches!(err, DimseError::DataBeforeCommand { .. }));
+    }
+
+    #[test]
     fn garbage_command_is_a_malformed_error() {
-        let mut assembler = MessageAssembler::new(1024);
+        let mut assembler = MessageAssembler::new();
         let err = assembler
             .push(fragment(PDataValueType::Command, &[0xff; 7], true))
             .unwrap_err();

@@ -15,11 +15,10 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use super::Node;
-use crate::dimse::{self, DimseError, Message, MessageAssembler, command_field, echo, status};
-
-/// Largest data set held in memory by the assembler until ingest streams
-/// data sets to the spool.
-const MAX_IN_MEMORY_DATA_SET: usize = 64 * 1024 * 1024;
+use crate::dimse::store::StoreOperation;
+use crate::dimse::{
+    self, Command, DimseError, Fragment, MessageAssembler, command_field, echo, status,
+};
 
 /// Why an association ended.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +46,20 @@ enum Ending {
 
 /// Per-association state.
 struct Session {
+    node: Node,
     association: AsyncServerAssociation<TcpStream>,
+    calling_ae: String,
     assembler: MessageAssembler,
+    incoming: Option<Incoming>,
     messages: u64,
+}
+
+/// A request whose data set is arriving.
+enum Incoming {
+    Store(Box<StoreOperation>),
+    /// A request this node does not serve with a data set: the data set is
+    /// read to its end and discarded, then the request is answered.
+    Unsupported(Command),
 }
 
 /// Serves one connection until its association ends; never fails upward.
@@ -77,11 +87,17 @@ pub(super) async fn serve(
         "association accepted"
     );
     let mut session = Session {
+        node,
         association,
-        assembler: MessageAssembler::new(MAX_IN_MEMORY_DATA_SET),
+        calling_ae: calling.clone(),
+        assembler: MessageAssembler::new(),
+        incoming: None,
         messages: 0,
     };
     let result = session.run(stop).await;
+    if let Some(Incoming::Store(operation)) = session.incoming.take() {
+        operation.abandon().await;
+    }
     let messages = session.messages;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {
@@ -117,6 +133,20 @@ fn accepted_contexts(association: &AsyncServerAssociation<TcpStream>) -> usize {
         .iter()
         .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
         .count()
+}
+
+/// The failure response to a command this node does not serve.
+fn unsupported(command: &Command) -> Result<Vec<u8>, DimseError> {
+    tracing::warn!(
+        command_field = format_args!("{:#06x}", command.command_field),
+        "unsupported DIMSE command"
+    );
+    dimse::encode_command(dimse::response_elements(
+        command,
+        command.command_field | 0x8000,
+        status::UNRECOGNIZED_OPERATION,
+        false,
+    ))
 }
 
 impl Session {
@@ -155,50 +185,93 @@ impl Session {
     async fn on_pdata(&mut self, values: Vec<PDataValue>) -> Result<(), AssociationError> {
         for value in values {
             self.check_context(value.presentation_context_id)?;
-            if let Some(message) = self.assembler.push(value)? {
-                self.messages += 1;
-                self.dispatch(message).await?;
+            match self.assembler.push(value)? {
+                Some(Fragment::Command(command)) => self.on_command(command).await?,
+                Some(Fragment::Data { bytes, is_last }) => self.on_data(bytes, is_last).await?,
+                None => {}
             }
         }
         Ok(())
     }
 
     fn check_context(&self, pc_id: u8) -> Result<(), AssociationError> {
-        let accepted =
-            self.association.presentation_contexts().iter().any(|pc| {
-                pc.id == pc_id && pc.reason == PresentationContextResultReason::Acceptance
-            });
-        if accepted {
-            Ok(())
-        } else {
-            Err(AssociationError::UnknownContext(pc_id))
-        }
+        self.transfer_syntax(pc_id)
+            .map(|_| ())
+            .ok_or(AssociationError::UnknownContext(pc_id))
     }
 
-    async fn dispatch(&mut self, message: Message) -> Result<(), AssociationError> {
-        let command = &message.command;
-        let response = match command.command_field {
-            // C-CANCEL has no response (PS3.7 9.3.2.3); nothing is pending yet.
-            command_field::C_CANCEL_RQ => return Ok(()),
+    /// The transfer syntax of an accepted presentation context.
+    fn transfer_syntax(&self, pc_id: u8) -> Option<String> {
+        self.association
+            .presentation_contexts()
+            .iter()
+            .find(|pc| pc.id == pc_id && pc.reason == PresentationContextResultReason::Acceptance)
+            .map(|pc| pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_owned())
+    }
+
+    async fn on_command(&mut self, command: Command) -> Result<(), AssociationError> {
+        self.messages += 1;
+        if !command.has_data_set {
+            let response = self.respond_without_data(&command)?;
+            return match response {
+                Some(bytes) => {
+                    self.send_command(command.presentation_context_id, bytes)
+                        .await
+                }
+                None => Ok(()),
+            };
+        }
+        self.incoming = Some(match command.command_field {
+            command_field::C_STORE_RQ => {
+                let ts = self
+                    .transfer_syntax(command.presentation_context_id)
+                    .unwrap_or_default();
+                let limit = self.node.config().limits.max_data_set_bytes.get();
+                Incoming::Store(Box::new(
+                    StoreOperation::start(command, ts, self.node.ingest(), limit).await,
+                ))
+            }
+            _ => Incoming::Unsupported(command),
+        });
+        Ok(())
+    }
+
+    async fn on_data(&mut self, bytes: Vec<u8>, is_last: bool) -> Result<(), AssociationError> {
+        if let Some(Incoming::Store(operation)) = &mut self.incoming {
+            operation.write(&bytes).await;
+        }
+        if !is_last {
+            return Ok(());
+        }
+        let (pc_id, response) = match self.incoming.take() {
+            Some(Incoming::Store(operation)) => {
+                let pc_id = operation.presentation_context_id();
+                (
+                    pc_id,
+                    operation
+                        .complete(self.node.ingest(), &self.calling_ae)
+                        .await?,
+                )
+            }
+            Some(Incoming::Unsupported(command)) => {
+                (command.presentation_context_id, unsupported(&command)?)
+            }
+            None => return Ok(()),
+        };
+        self.send_command(pc_id, response).await
+    }
+
+    /// The response to a command without a data set; `None` for C-CANCEL,
+    /// which has none (PS3.7 9.3.2.3).
+    fn respond_without_data(&self, command: &Command) -> Result<Option<Vec<u8>>, AssociationError> {
+        Ok(match command.command_field {
+            command_field::C_CANCEL_RQ => None,
             command_field::C_ECHO_RQ => {
                 tracing::debug!(message_id = command.message_id, "C-ECHO");
-                echo::respond(command)?
+                Some(echo::respond(command)?)
             }
-            other => {
-                tracing::warn!(
-                    command_field = format_args!("{other:#06x}"),
-                    "unsupported DIMSE command"
-                );
-                dimse::encode_command(dimse::response_elements(
-                    command,
-                    other | 0x8000,
-                    status::UNRECOGNIZED_OPERATION,
-                    false,
-                ))?
-            }
-        };
-        self.send_command(command.presentation_context_id, response)
-            .await
+            _ => Some(unsupported(command)?),
+        })
     }
 
     async fn send_command(&mut self, pc_id: u8, bytes: Vec<u8>) -> Result<(), AssociationError> {

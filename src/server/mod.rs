@@ -4,7 +4,7 @@
 //! responses on each association, and one log line when an association opens
 //! and one when it ends (with its reason).
 //!
-//! Invariants: at most `network.max_associations` associations are served at
+//! Invariants: at most `limits.max_associations` associations are served at
 //! once (further connections wait for a slot); every wait has a timeout
 //! (ARTIM for the association request, the DIMSE timeout between messages);
 //! an association that fails for any reason (malformed PDU, timeout, peer
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dicom_dictionary_std::uids;
-use dicom_transfer_syntax_registry::entries;
 use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
 use dicom_ul::pdu::{AssociationRJServiceUserReason, UserIdentity};
 use tokio::net::TcpListener;
@@ -28,9 +27,8 @@ use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-
-/// Abstract syntaxes (SOP Classes) the node accepts.
-const ABSTRACT_SYNTAXES: &[&str] = &[uids::VERIFICATION];
+use crate::dimse::sop_classes::STORAGE_SOP_CLASSES;
+use crate::ingest::Ingest;
 
 /// The node's shared, cheap-to-clone state handle.
 #[derive(Clone)]
@@ -40,6 +38,7 @@ pub struct Node {
 
 struct NodeInner {
     config: Config,
+    ingest: Ingest,
     options: ServerAssociationOptions<
         'static,
         CallingAeAllowList,
@@ -48,12 +47,22 @@ struct NodeInner {
 }
 
 impl Node {
-    /// Builds the node state from a validated configuration.
-    pub fn new(config: Config) -> Node {
+    /// Builds the node state from a validated configuration and the opened
+    /// store and index.
+    pub fn new(config: Config, ingest: Ingest) -> Node {
         let options = association_options(&config);
         Node {
-            inner: Arc::new(NodeInner { config, options }),
+            inner: Arc::new(NodeInner {
+                config,
+                ingest,
+                options,
+            }),
         }
+    }
+
+    /// The ingest pipeline (store and index).
+    pub fn ingest(&self) -> &Ingest {
+        &self.inner.ingest
     }
 
     /// The configuration the node runs with.
@@ -65,7 +74,7 @@ impl Node {
 /// Accepts associations until `shutdown` completes, then waits for the
 /// open ones to end.
 pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output = ()>) {
-    let limit = node.config().network.max_associations.get() as usize;
+    let limit = node.config().limits.max_associations.get() as usize;
     let slots = Arc::new(Semaphore::new(limit));
     let (stop_tx, _) = broadcast::channel::<()>(1);
     let mut tasks = JoinSet::new();
@@ -123,19 +132,16 @@ fn association_options(
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(access)
         .ae_title(net.ae_title.as_str().to_owned())
-        .max_pdu_length(net.max_pdu.get())
+        .max_pdu_length(config.limits.max_pdu.get())
         .read_timeout(Duration::from_secs(net.dimse_timeout_s.get()))
         .write_timeout(Duration::from_secs(net.dimse_timeout_s.get()))
-        .strict(false);
-    for uid in ABSTRACT_SYNTAXES {
+        .strict(false)
+        .promiscuous(net.promiscuous)
+        .with_abstract_syntax(uids::VERIFICATION);
+    // No transfer syntax list: every syntax the registry can parse is
+    // accepted, encapsulated ones included, and data sets are kept as sent.
+    for (uid, _) in STORAGE_SOP_CLASSES {
         options = options.with_abstract_syntax(*uid);
-    }
-    for ts in [
-        entries::IMPLICIT_VR_LITTLE_ENDIAN.uid(),
-        entries::EXPLICIT_VR_LITTLE_ENDIAN.uid(),
-        entries::EXPLICIT_VR_BIG_ENDIAN.uid(),
-    ] {
-        options = options.with_transfer_syntax(ts);
     }
     options
 }

@@ -55,12 +55,12 @@ fn bad_environment_override_names_variable() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(Command::new(strata_bin())
         .args(["serve", "--port", "0", "--data-dir", "var"])
-        .env("STRATA_NETWORK_MAX_PDU", "12")
+        .env("STRATA_LIMITS_MAX_PDU", "12")
         .current_dir(dir.path()));
     assert!(!out.status.success());
     let msg = text(&out);
     assert!(
-        msg.contains("STRATA_NETWORK_MAX_PDU") && msg.contains("4096"),
+        msg.contains("STRATA_LIMITS_MAX_PDU") && msg.contains("4096"),
         "{msg}"
     );
 }

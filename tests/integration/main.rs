@@ -5,4 +5,5 @@
 mod cli;
 mod echo;
 mod runtime;
+mod store;
 mod support;

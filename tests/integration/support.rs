@@ -16,6 +16,19 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The real test corpus (`make testdata`).
+pub fn corpus() -> PathBuf {
+    let root = std::env::var_os("STRATA_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".testdata/corpus"));
+    assert!(
+        root.join("manifest.json").is_file(),
+        "test corpus missing at {}: run make testdata",
+        root.display()
+    );
+    root
+}
+
 /// The Python interpreter with pynetdicom (`make test` provisions it).
 pub fn python() -> PathBuf {
     let path = std::env::var_os("STRATA_PYTHON")
@@ -86,6 +99,11 @@ impl Server {
             _dir: dir,
             log,
         }
+    }
+
+    /// The node's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("var")
     }
 
     /// Everything the server logged so far.

@@ -1,0 +1,133 @@
+//! Subcommands that work on the archive without serving it: `import` and
+//! `stats`. They open the same store and index as `serve` and may run while
+//! the node runs.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use strata::config::LogFormat;
+use strata::index::InsertOutcome;
+use strata::ingest::{ImportError, Ingest};
+
+use super::ConfigArgs;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Files and folders (walked recursively) to import.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Counts of one import run.
+#[derive(Debug, Default)]
+struct Tally {
+    stored: u64,
+    identical: u64,
+    rejected: u64,
+    skipped: u64,
+    failed: u64,
+}
+
+impl ImportArgs {
+    pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+        let config = self.config.load(log_format)?;
+        let files = walk(&self.paths)?;
+        let limit = config.limits.max_data_set_bytes.get();
+        super::block_on(async move {
+            let ingest = Ingest::open(&config).await?;
+            let tally = import_all(&ingest, &files, limit).await;
+            ingest.index().close().await;
+            println!(
+                "imported {} files: {} stored, {} already stored, {} rejected as different duplicates, {} not DICOM, {} failed",
+                files.len(),
+                tally.stored,
+                tally.identical,
+                tally.rejected,
+                tally.skipped,
+                tally.failed
+            );
+            anyhow::ensure!(tally.failed == 0, "{} files failed to import", tally.failed);
+            Ok(())
+        })
+    }
+}
+
+async fn import_all(ingest: &Ingest, files: &[PathBuf], limit: u64) -> Tally {
+    let bar = ProgressBar::new(files.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {elapsed} ({eta} left) {msg}")
+            .expect("valid template"),
+    );
+    let mut tally = Tally::default();
+    for file in files {
+        match ingest.import_file(file, limit).await {
+            Ok(accepted) => match accepted.outcome {
+                InsertOutcome::Identical { .. } => tally.identical += 1,
+                InsertOutcome::RejectedDifferent { .. } => tally.rejected += 1,
+                _ => tally.stored += 1,
+            },
+            Err(e @ ImportError::NotDicom { .. }) => {
+                bar.suspend(|| tracing::warn!("skipped {e}"));
+                tally.skipped += 1;
+            }
+            Err(e) => {
+                bar.suspend(|| tracing::error!("{e}"));
+                tally.failed += 1;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    tally
+}
+
+/// Every file below `paths`, sorted, so runs are repeatable.
+fn walk(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending: Vec<PathBuf> = paths.to_vec();
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+impl StatsArgs {
+    pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+        let config = self.config.load(log_format)?;
+        super::block_on(async move {
+            let ingest = Ingest::open(&config).await?;
+            let s = ingest.index().stats().await?;
+            ingest.index().close().await;
+            let ratio = if s.bytes_stored > 0 {
+                s.bytes_received as f64 / s.bytes_stored as f64
+            } else {
+                1.0
+            };
+            println!("patients:       {}", s.patients);
+            println!("studies:        {}", s.studies);
+            println!("series:         {}", s.series);
+            println!("instances:      {}", s.instances);
+            println!("bytes received: {}", s.bytes_received);
+            println!("bytes stored:   {}", s.bytes_stored);
+            println!("ratio:          {ratio:.3}");
+            Ok(())
+        })
+    }
+}
