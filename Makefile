@@ -10,7 +10,7 @@ VENV_PY     := $(VENV)/bin/python
 ORT_VERSION := 1.31.1
 ORT_LIB     := .runtime/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
 # Debian packages the tests use as real peers, and the build needs.
-APT_PACKAGES := dcmtk cmake g++
+APT_PACKAGES := dcmtk postgresql cmake g++
 
 .PHONY: help run build test test-rust test-python runtime testdata venv \
         check-build-tools check-test-tools fmt clippy
@@ -31,8 +31,10 @@ build: check-build-tools
 test: check-build-tools check-test-tools $(ORT_LIB) testdata
 	$(MAKE) test-rust test-python
 
+# The PostgreSQL half of the index tests runs on the local server that
+# scripts/test-postgres.sh starts (Debian's postgresql package).
 test-rust:
-	cargo test --no-fail-fast
+	url=$$(scripts/test-postgres.sh) && STRATA_TEST_POSTGRES_URL=$$url cargo test --no-fail-fast
 
 test-python: venv
 	$(VENV_PY) -m pytest -q tests/python
@@ -66,8 +68,8 @@ check-build-tools:
 	    { echo "missing build tools: apt-get install -y $(APT_PACKAGES)"; exit 1; }
 
 check-test-tools:
-	@for tool in echoscu storescu findscu getscu movescu; do \
-	    command -v $$tool >/dev/null || { echo "missing DCMTK tool $$tool: apt-get install -y $(APT_PACKAGES)"; exit 1; }; \
+	@for tool in echoscu storescu findscu getscu movescu pg_lsclusters; do \
+	    command -v $$tool >/dev/null || { echo "missing $$tool: apt-get install -y $(APT_PACKAGES)"; exit 1; }; \
 	done
 
 fmt:

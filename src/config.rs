@@ -367,8 +367,10 @@ impl Config {
     }
 }
 
-/// Variables with the prefix that are not configuration keys.
+/// Variables with the prefix that are not configuration keys: the config
+/// file path, and the test suite's own (`STRATA_TESTDATA`, `STRATA_TEST_*`).
 const NON_CONFIG_ENV: &[&str] = &["CONFIG", "TESTDATA", "PYTHON"];
+const NON_CONFIG_ENV_PREFIX: &str = "TEST_";
 
 /// Sets `[section] key` of `table` from one `STRATA_SECTION_KEY` variable,
 /// checking the value against the schema right away so the error names the
@@ -379,7 +381,7 @@ fn apply_env_override(
     name: &str,
     value: &str,
 ) -> Result<(), ConfigError> {
-    if NON_CONFIG_ENV.contains(&name) {
+    if NON_CONFIG_ENV.contains(&name) || name.starts_with(NON_CONFIG_ENV_PREFIX) {
         return Ok(());
     }
     let unknown = || ConfigError::UnknownEnv {

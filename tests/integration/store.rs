@@ -15,7 +15,7 @@ use strata::dataset::split_part10;
 use strata::dimse::{command_field, encode_command};
 use strata::index::{Index, StoredInstance};
 
-use crate::support::{Server, corpus, python, repo, run, text, tool};
+use crate::support::{Db, Server, TestDb, block_on, corpus, python, repo, run, text, tool};
 
 /// sha256 (hex) of the data set of a Part-10 file.
 fn data_set_of(path: &Path) -> Vec<u8> {
@@ -41,20 +41,9 @@ fn sop_instance_uid(path: &Path) -> String {
     uid.trim_end_matches(['\0', ' ']).to_owned()
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
 /// The current index row of every UID, read from the node's SQLite file.
 fn stored(server: &Server, uids: &[String]) -> Vec<Option<StoredInstance>> {
-    let url = format!(
-        "sqlite://{}",
-        server.data_dir().join("index.sqlite").display()
-    );
+    let url = server.index_url();
     block_on(async {
         let index = Index::open(&url).await.unwrap();
         let mut rows = Vec::new();
@@ -134,9 +123,8 @@ fn assert_stored_exactly(server: &Server, files: &[PathBuf]) {
     }
 }
 
-#[test]
-fn storescu_ct_series_is_kept_byte_for_byte() {
-    let server = Server::start(&[], &[]);
+fn storescu_ct_series_is_kept_byte_for_byte(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let files = series_files("ct_lung1");
     assert_eq!(files.len(), 48);
     let out = storescu(server.port, &files);
@@ -146,9 +134,8 @@ fn storescu_ct_series_is_kept_byte_for_byte() {
     assert_eq!(log.matches("instance stored").count(), 48, "{log}");
 }
 
-#[test]
-fn pynetdicom_odd_files_are_kept_exactly_as_sent() {
-    let server = Server::start(&[], &[]);
+fn pynetdicom_odd_files_are_kept_exactly_as_sent(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let c = corpus();
     let files: Vec<PathBuf> = [
         "pydicom/MR_small_bigendian.dcm", // explicit VR big endian
@@ -181,9 +168,8 @@ fn pynetdicom_odd_files_are_kept_exactly_as_sent() {
     }
 }
 
-#[test]
-fn same_instance_twice_identical_then_different() {
-    let server = Server::start(&[], &[]);
+fn same_instance_twice_identical_then_different(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let file = corpus().join("pydicom/MR_small.dcm");
     let sent = store_scu(server.port, &[file.clone(), file.clone()]);
     assert_eq!((sent[0].status, sent[1].status), (0, 0));
@@ -199,10 +185,9 @@ fn same_instance_twice_identical_then_different() {
     server.wait_for_log("same SOP Instance UID, other bytes");
 }
 
-#[test]
-fn replace_policy_serves_the_new_copy_and_deletes_the_old() {
+fn replace_policy_serves_the_new_copy_and_deletes_the_old(db: Db) {
     let policy = [("STRATA_STORAGE_DUPLICATE_POLICY", "replace")];
-    let server = Server::start(&[], &policy);
+    let server = Server::start_on(db, &[], &policy);
     let first = store_scu(server.port, &[corpus().join("pydicom/MR_small.dcm")]);
     let second = store_scu(
         server.port,
@@ -214,9 +199,8 @@ fn replace_policy_serves_the_new_copy_and_deletes_the_old() {
     assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 1);
 }
 
-#[test]
-fn two_associations_store_the_same_series_at_once() {
-    let server = Server::start(&[], &[]);
+fn two_associations_store_the_same_series_at_once(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let files = series_files("mr_brain1");
     let port = server.port;
     let (a, b) = std::thread::scope(|s| {
@@ -233,14 +217,13 @@ fn two_associations_store_the_same_series_at_once() {
     );
 }
 
-#[test]
-fn data_set_over_the_limit_is_refused_and_the_association_goes_on() {
+fn data_set_over_the_limit_is_refused_and_the_association_goes_on(db: Db) {
     let small = corpus().join("pydicom/MR_small.dcm");
     let limit = data_set_of(&small).len();
     // MR_small fits exactly; CT_small (larger) is over.
     let env = [("STRATA_LIMITS_MAX_DATA_SET_BYTES", limit.to_string())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start(&[], &env);
+    let server = Server::start_on(db, &[], &env);
     let big = corpus().join("pydicom/CT_small.dcm");
     assert!(data_set_of(&big).len() > limit);
     let sent = store_scu(server.port, &[big, small.clone()]);
@@ -343,9 +326,8 @@ fn echo_works(port: u16) {
     assert!(out.status.success(), "node stopped serving: {}", text(&out));
 }
 
-#[test]
-fn data_set_cut_in_the_middle_is_not_understood() {
-    let server = Server::start(&[], &[]);
+fn data_set_cut_in_the_middle_is_not_understood(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let whole = data_set_of(&corpus().join("ct_lung1/IM0001.dcm"));
     assert_eq!(raw_store(server.port, &whole[..whole.len() / 2]), 0xC000);
     server.wait_for_log("runs past end of data set");
@@ -353,9 +335,8 @@ fn data_set_cut_in_the_middle_is_not_understood() {
     echo_works(server.port);
 }
 
-#[test]
-fn bogus_element_length_is_not_understood() {
-    let server = Server::start(&[], &[]);
+fn bogus_element_length_is_not_understood(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let mut bytes = data_set_of(&corpus().join("pydicom/CT_small.dcm"));
     // First element (0008,0005) CS: its 2-byte length at offset 6.
     bytes[6..8].copy_from_slice(&0xFFF0u16.to_le_bytes());
@@ -363,9 +344,8 @@ fn bogus_element_length_is_not_understood() {
     echo_works(server.port);
 }
 
-#[test]
-fn association_aborted_mid_transfer_leaves_nothing_behind() {
-    let server = Server::start(&[], &[]);
+fn association_aborted_mid_transfer_leaves_nothing_behind(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
     let whole = data_set_of(&corpus().join("ct_lung1/IM0002.dcm"));
     let mut association = raw_association(server.port);
     let pc_id = association.presentation_contexts()[0].id;
@@ -386,10 +366,9 @@ fn association_aborted_mid_transfer_leaves_nothing_behind() {
     echo_works(server.port);
 }
 
-#[test]
-fn truncated_pdu_fails_the_association_only() {
+fn truncated_pdu_fails_the_association_only(db: Db) {
     use std::io::Write;
-    let server = Server::start(&[], &[]);
+    let server = Server::start_on(db, &[], &[]);
     let mut socket = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     // A-ASSOCIATE-RQ header announcing 200 bytes, then only 10, then close.
     socket.write_all(&[0x01, 0x00, 0, 0, 0, 200]).unwrap();
@@ -399,12 +378,14 @@ fn truncated_pdu_fails_the_association_only() {
     echo_works(server.port);
 }
 
-#[test]
-fn import_then_stats() {
+fn import_then_stats(db: Db) {
     let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db);
+    let env = test_db.env();
     let strata = crate::support::strata_bin();
     let series = corpus().join("mr_brain1");
     let out = run(Command::new(strata)
+        .envs(env.clone())
         .args(["import", "--data-dir", "var"])
         .arg(&series)
         .current_dir(dir.path()));
@@ -415,6 +396,7 @@ fn import_then_stats() {
         text(&out)
     );
     let again = run(Command::new(strata)
+        .envs(env.clone())
         .args(["import", "--data-dir", "var"])
         .arg(&series)
         .current_dir(dir.path()));
@@ -424,6 +406,7 @@ fn import_then_stats() {
         text(&again)
     );
     let stats = run(Command::new(strata)
+        .envs(env.clone())
         .args(["stats", "--data-dir", "var"])
         .current_dir(dir.path()));
     let s = text(&stats);
@@ -444,6 +427,69 @@ fn import_then_stats() {
     assert_eq!(total, originals);
 }
 
+fn kill_9_during_a_transfer_loses_nothing_acknowledged(db: Db) {
+    use std::io::BufRead;
+    let server = Server::start_on(db, &[], &[]);
+    let files = series_files("ct_totalseg_aorta");
+    let mut peer = Command::new(python())
+        .arg(repo().join("tests/peers/store_scu.py"))
+        .arg(server.port.to_string())
+        .arg("PYSCU")
+        .args(&files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(peer.stdout.take().unwrap()).lines();
+    let mut acknowledged = Vec::new();
+    let mut server = Some(server);
+    for line in lines.map_while(Result::ok) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["status"].as_u64() == Some(0) {
+            acknowledged.push((
+                v["sop_instance_uid"].as_str().unwrap().to_owned(),
+                v["sha256"].as_str().unwrap().to_owned(),
+            ));
+        }
+        if acknowledged.len() == 20
+            && let Some(s) = server.take()
+        {
+            let (dir, db) = s.kill9();
+            let _ = peer.kill();
+            let _ = peer.wait();
+            let restarted = Server::start_in(dir, db, &[], &[]);
+            return check_after_restart(&restarted, &acknowledged, files.len());
+        }
+    }
+    panic!("the peer stopped before 20 acknowledgements");
+}
+
+fn check_after_restart(server: &Server, acknowledged: &[(String, String)], sent: usize) {
+    assert!(acknowledged.len() < sent, "the kill came too late");
+    let uids: Vec<String> = acknowledged.iter().map(|(u, _)| u.clone()).collect();
+    for ((uid, sha), row) in acknowledged.iter().zip(stored(server, &uids)) {
+        let row = row.unwrap_or_else(|| panic!("acknowledged {uid} lost"));
+        assert_eq!(&row.sha256, sha, "{uid}");
+        let bytes = std::fs::read(server.data_dir().join(row.spool_path.unwrap())).unwrap();
+        assert_eq!(&sha256(&bytes), sha, "{uid}");
+    }
+    let url = server.index_url();
+    let indexed = block_on(async {
+        let index = Index::open(&url).await.unwrap();
+        let n = index.stats().await.unwrap().instances;
+        index.close().await;
+        n
+    });
+    let on_disk = walk_files(&server.data_dir().join("spool"));
+    assert_eq!(
+        on_disk.len() as i64,
+        indexed,
+        "unacknowledged leftovers: {on_disk:?}"
+    );
+    server.wait_for_log("archive opened");
+    echo_works(server.port);
+}
+
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -459,3 +505,30 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs each test once on the embedded SQLite index and once on PostgreSQL.
+macro_rules! on_both_indexes {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(crate::support::Db::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(crate::support::Db::Postgres) })*
+        }
+    };
+}
+
+on_both_indexes!(
+    storescu_ct_series_is_kept_byte_for_byte,
+    pynetdicom_odd_files_are_kept_exactly_as_sent,
+    same_instance_twice_identical_then_different,
+    replace_policy_serves_the_new_copy_and_deletes_the_old,
+    two_associations_store_the_same_series_at_once,
+    data_set_over_the_limit_is_refused_and_the_association_goes_on,
+    data_set_cut_in_the_middle_is_not_understood,
+    bogus_element_length_is_not_understood,
+    association_aborted_mid_transfer_leaves_nothing_behind,
+    truncated_pdu_fails_the_association_only,
+    import_then_stats,
+    kill_9_during_a_transfer_loses_nothing_acknowledged,
+);

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -52,25 +53,138 @@ pub fn tool(name: &'static str) -> &'static str {
     name
 }
 
+/// Which index backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// The embedded default: an SQLite file in the data directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server of `make test`.
+    Postgres,
+}
+
+/// A fresh index database for one test; PostgreSQL ones are dropped at the
+/// end.
+pub struct TestDb {
+    /// `STRATA_STORAGE_DATABASE_URL` to set, if not the embedded default.
+    pub url: Option<String>,
+    admin: Option<(String, String)>,
+}
+
+static NEXT_DB: AtomicU64 = AtomicU64::new(0);
+
+impl TestDb {
+    pub fn new(db: Db) -> TestDb {
+        match db {
+            Db::Sqlite => TestDb {
+                url: None,
+                admin: None,
+            },
+            Db::Postgres => {
+                let admin = std::env::var("STRATA_TEST_POSTGRES_URL").expect(
+                    "STRATA_TEST_POSTGRES_URL unset: run `make test` (it starts PostgreSQL) \
+                     or export the URL printed by scripts/test-postgres.sh",
+                );
+                let name = format!(
+                    "strata_t{}_{}",
+                    std::process::id(),
+                    NEXT_DB.fetch_add(1, Ordering::Relaxed)
+                );
+                admin_sql(&admin, &format!("CREATE DATABASE {name}"));
+                let (base, _) = admin.rsplit_once('/').unwrap();
+                TestDb {
+                    url: Some(format!("{base}/{name}")),
+                    admin: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    /// Environment for a `strata` process using this database.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        self.url
+            .iter()
+            .map(|u| ("STRATA_STORAGE_DATABASE_URL", u.clone()))
+            .collect()
+    }
+
+    /// The index URL, given the data directory for SQLite.
+    pub fn index_url(&self, data_dir: &Path) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("index.sqlite").display()))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.admin {
+            admin_sql(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+fn admin_sql(admin_url: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let sql = sql.to_owned();
+    block_on(async move {
+        let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+}
+
+/// Runs a future to completion on a fresh current-thread runtime.
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 /// A `strata serve` process on a free port in a fresh directory.
 pub struct Server {
     child: Child,
     pub port: u16,
+    pub db: TestDb,
     _dir: tempfile::TempDir,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    /// Starts the node with `extra` arguments and environment, and waits for
-    /// its "listening on" line.
+    /// Starts the node on the SQLite index with `extra` arguments and
+    /// environment, and waits for its "listening on" line.
     pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_on(Db::Sqlite, extra, env)
+    }
+
+    /// Starts the node on the given index backend.
+    pub fn start_on(db: Db, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        Server::start_in(dir, TestDb::new(db), extra, env)
+    }
+
+    /// Starts the node in an existing directory and database (a restart).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        db: TestDb,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(strata_bin());
         command
             .args(["serve", "--port", "0", "--data-dir", "var"])
             .args(extra)
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
+            .envs(db.env())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -96,9 +210,26 @@ impl Server {
         Server {
             child,
             port,
+            db,
             _dir: dir,
             log,
         }
+    }
+
+    /// The node's index URL.
+    pub fn index_url(&self) -> String {
+        self.db.index_url(&self.data_dir())
+    }
+
+    /// Kills the process with SIGKILL and returns its directory and database
+    /// for a restart.
+    pub fn kill9(mut self) -> (tempfile::TempDir, TestDb) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::mem::replace(&mut self._dir, dir);
+        let db = std::mem::replace(&mut self.db, TestDb::new(Db::Sqlite));
+        (dir, db)
     }
 
     /// The node's data directory.

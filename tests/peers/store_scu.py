@@ -33,9 +33,8 @@ def main():
     port, calling, files = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     datasets = [dcmread(f) for f in files]
     ae = AE(ae_title=calling)
-    for ds in datasets:
-        ts = ds.file_meta.TransferSyntaxUID
-        ae.add_requested_context(ds.SOPClassUID, [ts])
+    for context in sorted({(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID) for ds in datasets}):
+        ae.add_requested_context(*context)
     assoc = ae.associate("127.0.0.1", port, ae_title="STRATA", max_pdu=16384)
     if not assoc.is_established:
         print(json.dumps({"error": "association rejected"}))
