@@ -461,6 +461,7 @@ fn kill_9_during_a_transfer_loses_nothing_acknowledged(db: Db) {
             return check_after_restart(&restarted, &acknowledged, files.len());
         }
     }
+    let _ = peer.wait();
     panic!("the peer stopped before 20 acknowledgements");
 }
 
