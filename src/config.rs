@@ -133,6 +133,10 @@ pub struct StorageConfig {
     pub database_url: String,
     /// A SOP Instance UID received again with other bytes.
     pub duplicate_policy: DuplicatePolicy,
+    /// Seconds without a new instance after which a series is compressed.
+    pub stable_after_s: u64,
+    /// Compression jobs run at once.
+    pub compression_workers: Positive,
 }
 
 impl Default for StorageConfig {
@@ -141,6 +145,8 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("var"),
             database_url: String::new(),
             duplicate_policy: DuplicatePolicy::Reject,
+            stable_after_s: 60,
+            compression_workers: Positive(1),
         }
     }
 }
@@ -157,15 +163,56 @@ impl StorageConfig {
 }
 
 /// `[codec]`: compression engine settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CodecConfig {
+    /// zstd level (1-22) of instances that are not part of a volume.
+    pub blob_zstd_level: ZstdLevel,
     pub device: Device,
     /// Worker threads for codec jobs; 0 = one per core.
     pub threads: usize,
     /// Path of `libonnxruntime.so`; empty = `ORT_DYLIB_PATH`, then the
     /// project's `.runtime/` folder.
     pub onnxruntime_library: PathBuf,
+}
+
+impl Default for CodecConfig {
+    fn default() -> Self {
+        CodecConfig {
+            blob_zstd_level: ZstdLevel(12),
+            device: Device::default(),
+            threads: 0,
+            onnxruntime_library: PathBuf::new(),
+        }
+    }
+}
+
+/// A zstd compression level, 1 to 22.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct ZstdLevel(i32);
+
+impl ZstdLevel {
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for ZstdLevel {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (1..=22).contains(&v) {
+            Ok(ZstdLevel(v as i32))
+        } else {
+            Err(format!("zstd level {v} is outside 1 to 22"))
+        }
+    }
+}
+
+impl From<ZstdLevel> for i64 {
+    fn from(v: ZstdLevel) -> i64 {
+        i64::from(v.0)
+    }
 }
 
 /// Where the learned model runs.
@@ -335,6 +382,15 @@ impl From<Positive> for u64 {
 }
 
 impl Config {
+    /// The compressed-storage settings.
+    pub fn archive_settings(&self) -> crate::archive::Settings {
+        crate::archive::Settings {
+            zstd_level: self.codec.blob_zstd_level.get(),
+            stable_after_ms: (self.storage.stable_after_s as i64).saturating_mul(1000),
+            workers: self.storage.compression_workers.get() as usize,
+        }
+    }
+
     /// Loads the configuration: defaults, then `path` (when given), then the
     /// `STRATA_*` variables of `env`.
     pub fn load(

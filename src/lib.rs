@@ -14,6 +14,7 @@
 //! The binary (`src/main.rs`, `src/cli/`) maps subcommands onto these and
 //! errors onto exit codes.
 
+pub mod archive;
 pub mod config;
 pub mod dataset;
 pub mod dimse;

@@ -131,3 +131,87 @@ impl StatsArgs {
         })
     }
 }
+
+#[derive(Debug, Args)]
+pub struct CompressPendingArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl CompressPendingArgs {
+    pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+        let config = self.config.load(log_format)?;
+        super::block_on(async move {
+            let ingest = Ingest::open(&config).await?;
+            let archive = ingest.archive(config.archive_settings());
+            let series = ingest.index().stable_series(i64::MAX).await?;
+            let bar = ProgressBar::new(series.len() as u64).with_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} series, {elapsed} {msg}")
+                    .expect("valid template"),
+            );
+            let (mut received, mut stored, mut failed) = (0u64, 0u64, 0usize);
+            for id in series {
+                match archive.compress_series(id).await {
+                    Ok(r) => {
+                        received += r.bytes_received;
+                        stored += r.bytes_stored;
+                    }
+                    Err(e) => {
+                        bar.suspend(|| {
+                            tracing::error!(
+                                series = id,
+                                "compression failed; spool copies kept: {e}"
+                            )
+                        });
+                        failed += 1;
+                    }
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            ingest.index().close().await;
+            println!(
+                "compressed {} series: {received} bytes received, {stored} bytes stored",
+                bar.position()
+            );
+            anyhow::ensure!(failed == 0, "{failed} series failed to compress");
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Only the instances of this Study Instance UID.
+    #[arg(long)]
+    study: Option<String>,
+}
+
+impl VerifyArgs {
+    pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+        let config = self.config.load(log_format)?;
+        super::block_on(async move {
+            let ingest = Ingest::open(&config).await?;
+            let archive = ingest.archive(config.archive_settings());
+            let report = archive.verify(self.study.as_deref()).await?;
+            ingest.index().close().await;
+            for failure in &report.failures {
+                eprintln!("FAILED {failure}");
+            }
+            println!(
+                "verified {} instances ({} still in the spool): {} failed",
+                report.checked,
+                report.from_spool,
+                report.failures.len()
+            );
+            anyhow::ensure!(
+                report.failures.is_empty(),
+                "{} instances failed verification",
+                report.failures.len()
+            );
+            Ok(())
+        })
+    }
+}

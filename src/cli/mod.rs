@@ -30,6 +30,12 @@ enum Command {
     Import(archive::ImportArgs),
     /// Print what the archive holds.
     Stats(archive::StatsArgs),
+    /// Compress every series still in the spool now, without waiting for it
+    /// to be stable.
+    CompressPending(archive::CompressPendingArgs),
+    /// Rebuild every instance (or one study's) and check it against the
+    /// sha256 recorded when it was received.
+    Verify(archive::VerifyArgs),
     /// Locate and load ONNX Runtime, report its build and device, and
     /// optionally open a model.
     Runtime(runtime::RuntimeArgs),
@@ -41,6 +47,8 @@ impl Cli {
             Command::Serve(args) => args.run(self.log_format),
             Command::Import(args) => args.run(self.log_format),
             Command::Stats(args) => args.run(self.log_format),
+            Command::CompressPending(args) => args.run(self.log_format),
+            Command::Verify(args) => args.run(self.log_format),
             Command::Runtime(args) => args.run(self.log_format),
         }
     }

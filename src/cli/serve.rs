@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Args;
+use strata::archive::run_jobs;
 use strata::config::{Config, ConfigError, LogFormat};
 use strata::index::redact_url;
 use strata::ingest::Ingest;
@@ -71,12 +72,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.storage.data_dir.display(),
         "listening on {bound}"
     );
+    let (stop_jobs, stop) = tokio::sync::broadcast::channel(1);
+    let jobs = tokio::spawn(run_jobs(ingest.archive(config.archive_settings()), stop));
     server::run(
         listener,
         Node::new(config, ingest.clone()),
         shutdown_signal(),
     )
     .await;
+    let _ = stop_jobs.send(());
+    let _ = jobs.await;
     ingest.index().close().await;
     Ok(())
 }

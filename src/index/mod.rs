@@ -13,6 +13,7 @@
 //! one row is current.
 
 mod duplicates;
+mod storage;
 
 use std::str::FromStr;
 
@@ -20,6 +21,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use crate::config::DuplicatePolicy;
+pub use storage::{Job, Location, NewBlob, SpooledInstance};
 
 /// Errors of the index layer.
 #[derive(Debug, thiserror::Error)]

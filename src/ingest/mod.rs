@@ -84,11 +84,21 @@ impl Ingest {
         Ok(Ingest::new(store, index, config.storage.duplicate_policy))
     }
 
+    /// The compressed-storage handle over the same store and index.
+    pub fn archive(&self, settings: crate::archive::Settings) -> crate::archive::Archive {
+        crate::archive::Archive::new(self.store.clone(), self.index.clone(), settings)
+    }
+
     /// Start-up recovery: removes partial and unacknowledged spool files.
     /// Only the node that owns the data directory may call it, before it
     /// accepts associations.
     pub async fn recover(&self) -> Result<Recovery, IngestError> {
-        let referenced: HashSet<String> = self.index.spool_paths().await?.into_iter().collect();
+        let mut referenced: HashSet<String> = self.index.spool_paths().await?.into_iter().collect();
+        referenced.extend(self.index.blob_paths().await?);
+        let requeued = self.index.requeue_running_jobs().await?;
+        if requeued > 0 {
+            tracing::info!(requeued, "compression jobs interrupted by a stop resume");
+        }
         let store = self.store.clone();
         let report = tokio::task::spawn_blocking(move || store.recover(&referenced))
             .await
@@ -154,7 +164,11 @@ impl Ingest {
 
     async fn release_after(&self, path: &str, outcome: &InsertOutcome) -> Result<(), IngestError> {
         match outcome {
-            InsertOutcome::RejectedDifferent { .. } => self.release(path).await,
+            // The copy may duplicate one already compressed (its spool file
+            // released): then nothing refers to it.
+            InsertOutcome::RejectedDifferent { .. } | InsertOutcome::Identical { .. } => {
+                self.release(path).await
+            }
             InsertOutcome::Replaced {
                 old_spool_path: Some(old),
                 ..

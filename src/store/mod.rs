@@ -1,13 +1,16 @@
-//! The store: files under the data directory. For now the spool of received
-//! copies; compressed volumes and header blobs join it with the codec.
+//! The store: files under the data directory: the spool of received copies
+//! and the blobs of compressed storage.
 //!
 //! Layout (relative to the data directory, never built from UIDs):
 //! `spool/tmp/<n>.part` while a data set arrives, then
-//! `spool/<aa>/<sha256>`: the received bytes, named by their digest.
+//! `spool/<aa>/<sha256>`: the received bytes, named by their digest;
+//! `blobs/<aa>/<sha256>`: compressed files (volume containers, header
+//! blobs, zstd-compressed instances), named by their digest.
 //!
-//! Invariants: a spool file outside `spool/tmp` is complete and durable (its
-//! bytes and its directory entry were fsynced before [`SpoolWriter::finish`]
-//! returned); nothing in `spool/tmp` survives a restart ([`Store::recover`]).
+//! Invariants: a file outside `spool/tmp` is complete and durable (its bytes
+//! and its directory entry were fsynced before it got its name); nothing in
+//! `spool/tmp` survives a restart, nor a spool or blob file the index does
+//! not refer to ([`Store::recover`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -110,8 +113,38 @@ impl Store {
         }
     }
 
-    /// Removes partial files and spool files the index does not refer to:
-    /// both belong to data sets that were never acknowledged.
+    /// Writes a blob durably and returns its store-relative path, digest and
+    /// size.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Spooled, StoreError> {
+        let n = NEXT_TMP.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .root
+            .join(format!("spool/tmp/{}-{n}.blob", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(io_err("cannot write", &tmp))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("cannot sync", &tmp))?;
+        let sha256 = hex(&Sha256::digest(bytes));
+        let relative = format!("blobs/{}/{}", &sha256[..2], sha256);
+        let target = self.path(&relative);
+        let dir = target.parent().expect("blob path has a parent").to_owned();
+        place_durably(&tmp, &dir, &target)?;
+        Ok(Spooled {
+            path: relative,
+            sha256,
+            size: bytes.len() as u64,
+        })
+    }
+
+    /// Reads a whole store file.
+    pub fn read(&self, relative: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.path(relative);
+        std::fs::read(&path).map_err(io_err("cannot read", &path))
+    }
+
+    /// Removes partial files, and spool and blob files the index does not
+    /// refer to: they belong to data sets never acknowledged or to
+    /// compression work that never committed.
     pub fn recover(&self, referenced: &HashSet<String>) -> Result<Recovery, StoreError> {
         let mut report = Recovery::default();
         let spool = self.root.join("spool");
@@ -119,7 +152,22 @@ impl Store {
             remove_file(&entry)?;
             report.partial_removed += 1;
         }
-        for dir in read_dir(&spool)? {
+        for top in [spool, self.root.join("blobs")] {
+            report.unreferenced_removed += self.remove_unreferenced(&top, referenced)?;
+        }
+        Ok(report)
+    }
+
+    fn remove_unreferenced(
+        &self,
+        top: &Path,
+        referenced: &HashSet<String>,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        if !top.is_dir() {
+            return Ok(0);
+        }
+        for dir in read_dir(top)? {
             if !dir.is_dir() || dir.ends_with("tmp") {
                 continue;
             }
@@ -130,11 +178,11 @@ impl Store {
                     .unwrap_or_default();
                 if !referenced.contains(&relative) {
                     remove_file(&file)?;
-                    report.unreferenced_removed += 1;
+                    removed += 1;
                 }
             }
         }
-        Ok(report)
+        Ok(removed)
     }
 }
 

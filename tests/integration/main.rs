@@ -2,6 +2,7 @@
 //! (DCMTK command-line tools, pynetdicom), each test in a fresh directory
 //! with its own port.
 
+mod archive;
 mod cli;
 mod echo;
 mod runtime;

@@ -18,13 +18,13 @@ use strata::index::{Index, StoredInstance};
 use crate::support::{Db, Server, TestDb, block_on, corpus, python, repo, run, text, tool};
 
 /// sha256 (hex) of the data set of a Part-10 file.
-fn data_set_of(path: &Path) -> Vec<u8> {
+pub fn data_set_of(path: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     let front = split_part10(&bytes).unwrap();
     bytes[front.data_set_offset..].to_vec()
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     strata::store::hex(&Sha256::digest(bytes))
 }
 
@@ -42,7 +42,7 @@ fn sop_instance_uid(path: &Path) -> String {
 }
 
 /// The current index row of every UID, read from the node's SQLite file.
-fn stored(server: &Server, uids: &[String]) -> Vec<Option<StoredInstance>> {
+pub fn stored(server: &Server, uids: &[String]) -> Vec<Option<StoredInstance>> {
     let url = server.index_url();
     block_on(async {
         let index = Index::open(&url).await.unwrap();
@@ -57,13 +57,13 @@ fn stored(server: &Server, uids: &[String]) -> Vec<Option<StoredInstance>> {
 
 /// What the pynetdicom peer reports for one file.
 #[derive(Debug)]
-struct Sent {
-    uid: String,
-    status: u64,
-    sha256: String,
+pub struct Sent {
+    pub uid: String,
+    pub status: u64,
+    pub sha256: String,
 }
 
-fn store_scu(port: u16, files: &[PathBuf]) -> Vec<Sent> {
+pub fn store_scu(port: u16, files: &[PathBuf]) -> Vec<Sent> {
     let script = repo().join("tests/peers/store_scu.py");
     let out = run(Command::new(python())
         .arg(script)
@@ -84,7 +84,7 @@ fn store_scu(port: u16, files: &[PathBuf]) -> Vec<Sent> {
         .collect()
 }
 
-fn series_files(name: &str) -> Vec<PathBuf> {
+pub fn series_files(name: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus().join(name))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -93,7 +93,7 @@ fn series_files(name: &str) -> Vec<PathBuf> {
     files
 }
 
-fn storescu(port: u16, files: &[PathBuf]) -> std::process::Output {
+pub fn storescu(port: u16, files: &[PathBuf]) -> std::process::Output {
     run(Command::new(tool("storescu"))
         .args([
             "-aet",
@@ -320,7 +320,7 @@ fn raw_store(port: u16, data_set: &[u8]) -> u16 {
         .unwrap()
 }
 
-fn echo_works(port: u16) {
+pub fn echo_works(port: u16) {
     let out =
         run(Command::new(tool("echoscu")).args(["-aec", "STRATA", "127.0.0.1", &port.to_string()]));
     assert!(out.status.success(), "node stopped serving: {}", text(&out));
@@ -491,7 +491,7 @@ fn check_after_restart(server: &Server, acknowledged: &[(String, String)], sent:
     echo_works(server.port);
 }
 
-fn walk_files(dir: &Path) -> Vec<PathBuf> {
+pub fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

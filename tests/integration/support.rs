@@ -242,9 +242,15 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits until the log contains `needle` (the server logs asynchronously).
+    /// Waits up to five seconds until the log contains `needle` (the server
+    /// logs asynchronously).
     pub fn wait_for_log(&self, needle: &str) -> String {
-        for _ in 0..100 {
+        self.wait_for_log_within(needle, 5)
+    }
+
+    /// Waits up to `seconds` until the log contains `needle`.
+    pub fn wait_for_log_within(&self, needle: &str, seconds: u64) -> String {
+        for _ in 0..seconds * 20 {
             let log = self.log();
             if log.contains(needle) {
                 return log;

@@ -1,0 +1,293 @@
+//! Index statements of the compressed storage: jobs, blobs, and where each
+//! instance's bytes live.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Index, IndexError};
+
+/// A compression job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub series: i64,
+    pub attempts: i64,
+}
+
+/// An instance whose received copy is still in the spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpooledInstance {
+    pub id: i64,
+    pub sop_instance_uid: String,
+    pub sha256: String,
+    pub spool_path: String,
+    pub transfer_syntax_uid: String,
+    pub data_set_offset: i64,
+    pub size_received: i64,
+}
+
+/// A new blob file of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBlob {
+    pub kind: String,
+    pub path: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// Where an instance's bytes are, for rebuilding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub id: i64,
+    pub sop_instance_uid: String,
+    pub sha256: String,
+    pub spool_path: Option<String>,
+    pub blob_kind: Option<String>,
+    pub blob_path: Option<String>,
+    pub blob_slice: Option<i64>,
+    pub header_path: Option<String>,
+}
+
+const LOCATION_SELECT: &str = "SELECT i.id, i.sop_instance_uid, i.sha256, i.spool_path, \
+     b.kind AS blob_kind, b.path AS blob_path, i.blob_slice, h.path AS header_path \
+     FROM instances i LEFT JOIN blobs b ON b.id = i.blob LEFT JOIN blobs h ON h.id = i.header_blob";
+
+impl Index {
+    /// Series with spooled, not yet compressed instances whose last instance
+    /// arrived at or before `stable_before_ms` (Unix ms).
+    pub async fn stable_series(&self, stable_before_ms: i64) -> Result<Vec<i64>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT s.id FROM series s JOIN instances i ON i.series = s.id \
+             WHERE i.blob IS NULL AND i.spool_path IS NOT NULL AND s.last_received_ms <= $1 \
+             ORDER BY s.id",
+        )
+        .bind(stable_before_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        ids(&rows)
+    }
+
+    /// Adds a pending job for `series` unless one is pending or running.
+    pub async fn enqueue_job(&self, series: i64, now_ms: i64) -> Result<bool, IndexError> {
+        let open = sqlx::query(
+            "SELECT COUNT(*) FROM jobs WHERE series = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(series)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get::<i64, _>(0)?;
+        if open > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO jobs (kind, series, state, attempts, created_ms, updated_ms) \
+             VALUES ('compress', $1, 'pending', 0, $2, $2)",
+        )
+        .bind(series)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    /// Takes the oldest pending job and marks it running.
+    pub async fn claim_job(&self, now_ms: i64) -> Result<Option<Job>, IndexError> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_ms = $1 \
+             WHERE id = (SELECT id FROM jobs WHERE state = 'pending' ORDER BY id LIMIT 1{lock}) \
+             RETURNING id, series, attempts"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Job {
+                id: r.try_get("id")?,
+                series: r.try_get("series")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the end of a job: `error` is `None` on success.
+    pub async fn finish_job(
+        &self,
+        job: i64,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), IndexError> {
+        sqlx::query("UPDATE jobs SET state = $1, error = $2, updated_ms = $3 WHERE id = $4")
+            .bind(if error.is_some() { "failed" } else { "done" })
+            .bind(error)
+            .bind(now_ms)
+            .bind(job)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts jobs a stopped node left running back in the queue.
+    pub async fn requeue_running_jobs(&self) -> Result<u64, IndexError> {
+        let done = sqlx::query("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The last error of each failed job, newest first.
+    pub async fn failed_jobs(&self) -> Result<Vec<(i64, String)>, IndexError> {
+        let rows =
+            sqlx::query("SELECT series, error FROM jobs WHERE state = 'failed' ORDER BY id DESC")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Instances of `series` whose only copy is the spool file.
+    pub async fn spooled_instances(&self, series: i64) -> Result<Vec<SpooledInstance>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT id, sop_instance_uid, sha256, spool_path, transfer_syntax_uid, \
+             data_set_offset, size_received FROM instances \
+             WHERE series = $1 AND blob IS NULL AND spool_path IS NOT NULL ORDER BY id",
+        )
+        .bind(series)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SpooledInstance {
+                    id: r.try_get("id")?,
+                    sop_instance_uid: r.try_get("sop_instance_uid")?,
+                    sha256: r.try_get("sha256")?,
+                    spool_path: r.try_get("spool_path")?,
+                    transfer_syntax_uid: r.try_get("transfer_syntax_uid")?,
+                    data_set_offset: r.try_get("data_set_offset")?,
+                    size_received: r.try_get("size_received")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a blob and points instances at it, in one transaction:
+    /// `(instance id, slice)` pairs; `header_blob` for volumes.
+    pub async fn attach_blob(
+        &self,
+        blob: &NewBlob,
+        instances: &[(i64, Option<i64>)],
+        header_blob: Option<&NewBlob>,
+        now_ms: i64,
+    ) -> Result<i64, IndexError> {
+        let mut tx = self.pool.begin().await?;
+        let blob_id = insert_blob(&mut tx, blob, now_ms).await?;
+        let header_id = match header_blob {
+            Some(h) => Some(insert_blob(&mut tx, h, now_ms).await?),
+            None => None,
+        };
+        for (instance, slice) in instances {
+            sqlx::query(
+                "UPDATE instances SET blob = $1, blob_slice = $2, header_blob = $3 WHERE id = $4",
+            )
+            .bind(blob_id)
+            .bind(*slice)
+            .bind(header_id)
+            .bind(*instance)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(blob_id)
+    }
+
+    /// After verification: the spool copy of `instance` is no longer needed;
+    /// `size_stored` is its share of the compressed bytes.
+    pub async fn release_spool(&self, instance: i64, size_stored: i64) -> Result<(), IndexError> {
+        sqlx::query("UPDATE instances SET spool_path = NULL, size_stored = $1 WHERE id = $2")
+            .bind(size_stored)
+            .bind(instance)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every blob path the index refers to (for start-up recovery).
+    pub async fn blob_paths(&self) -> Result<Vec<String>, IndexError> {
+        let rows = sqlx::query("SELECT path FROM blobs")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(IndexError::from))
+            .collect()
+    }
+
+    /// Where every instance (or those of one study) lives.
+    pub async fn locations(&self, study: Option<&str>) -> Result<Vec<Location>, IndexError> {
+        let rows = match study {
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{LOCATION_SELECT} ORDER BY i.id")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(uid) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{LOCATION_SELECT} JOIN series s ON s.id = i.series \
+                     JOIN studies st ON st.id = s.study WHERE st.study_instance_uid = $1 ORDER BY i.id"
+                )))
+                .bind(uid)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(location).collect()
+    }
+}
+
+fn location(r: &AnyRow) -> Result<Location, IndexError> {
+    Ok(Location {
+        id: r.try_get("id")?,
+        sop_instance_uid: r.try_get("sop_instance_uid")?,
+        sha256: r.try_get("sha256")?,
+        spool_path: r.try_get("spool_path")?,
+        blob_kind: r.try_get("blob_kind")?,
+        blob_path: r.try_get("blob_path")?,
+        blob_slice: r.try_get("blob_slice")?,
+        header_path: r.try_get("header_path")?,
+    })
+}
+
+async fn insert_blob(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    blob: &NewBlob,
+    now_ms: i64,
+) -> Result<i64, IndexError> {
+    let row = sqlx::query(
+        "INSERT INTO blobs (kind, path, size, sha256, created_ms) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (path) DO UPDATE SET size = excluded.size RETURNING id",
+    )
+    .bind(&blob.kind)
+    .bind(&blob.path)
+    .bind(blob.size)
+    .bind(&blob.sha256)
+    .bind(now_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+fn ids(rows: &[AnyRow]) -> Result<Vec<i64>, IndexError> {
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>(0).map_err(IndexError::from))
+        .collect()
+}

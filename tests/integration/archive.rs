@@ -1,0 +1,136 @@
+//! Compressed storage: series are compressed once stable, verified against
+//! the received checksums before any spool copy goes, and survive a kill -9
+//! in the middle of a job.
+
+use std::process::Command;
+
+use crate::store::{echo_works, series_files, stored, storescu, walk_files};
+use crate::support::{Db, Server, TestDb, run, strata_bin, text};
+
+fn sop_uids(files: &[std::path::PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| {
+            let o = dicom_object::open_file(f).unwrap();
+            let uid = o
+                .element(dicom_dictionary_std::tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .into_owned();
+            uid.trim_end_matches(['\0', ' ']).to_owned()
+        })
+        .collect()
+}
+
+fn strata(dir: &std::path::Path, db: &TestDb, args: &[&str]) -> std::process::Output {
+    run(Command::new(strata_bin())
+        .args(args)
+        .args(["--data-dir", "var"])
+        .envs(db.env())
+        .current_dir(dir))
+}
+
+fn stable_series_are_compressed_by_the_running_node(db: Db) {
+    let fast = [("STRATA_STORAGE_STABLE_AFTER_S", "0")];
+    let server = Server::start_on(db, &[], &fast);
+    let files = series_files("mr_brain1");
+    let out = storescu(server.port, &files);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = server.wait_for_log_within("series compressed and verified", 180);
+    assert!(log.contains("instances=25"), "{log}");
+    assert!(walk_files(&server.data_dir().join("spool")).is_empty());
+    for row in stored(&server, &sop_uids(&files)) {
+        let row = row.unwrap();
+        assert!(
+            row.spool_path.is_none(),
+            "spool copy kept after verification"
+        );
+    }
+    echo_works(server.port);
+}
+
+fn compress_pending_then_verify_and_detect_corruption(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db);
+    let series = crate::support::corpus().join("ct_lung1");
+    let out = strata(dir.path(), &test_db, &["import", series.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = strata(dir.path(), &test_db, &["compress-pending"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("compressed 1 series"), "{}", text(&out));
+    let out = strata(dir.path(), &test_db, &["verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("verified 48 instances (0 still in the spool): 0 failed"),
+        "{}",
+        text(&out)
+    );
+    let stats = text(&strata(dir.path(), &test_db, &["stats"]));
+    let number = |key: &str| -> u64 {
+        let line = stats.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    assert!(
+        number("bytes stored:") < number("bytes received:"),
+        "{stats}"
+    );
+    // Flip one byte of one blob: verify names the instance and fails.
+    let blobs = walk_files(&dir.path().join("var/blobs"));
+    assert_eq!(blobs.len(), 48);
+    let mut bytes = std::fs::read(&blobs[7]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&blobs[7], bytes).unwrap();
+    let out = strata(dir.path(), &test_db, &["verify"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("FAILED instance"), "{}", text(&out));
+    assert!(text(&out).contains(": 1 failed"), "{}", text(&out));
+}
+
+fn kill_9_during_a_compression_job_then_the_job_completes(db: Db) {
+    let fast = [("STRATA_STORAGE_STABLE_AFTER_S", "0")];
+    let server = Server::start_on(db, &[], &fast);
+    let files = series_files("ct_totalseg_aorta");
+    let out = storescu(server.port, &files);
+    assert!(out.status.success(), "{}", text(&out));
+    // The job starts within a second of the last instance; kill it mid-way.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (dir, db) = server.kill9();
+    let server = Server::start_in(dir, db, &[], &fast);
+    server.wait_for_log_within("series compressed and verified", 180);
+    let rows = stored(&server, &sop_uids(&files));
+    assert!(
+        rows.iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.spool_path.is_none()))
+    );
+    assert!(walk_files(&server.data_dir().join("spool")).is_empty());
+    let blobs = walk_files(&server.data_dir().join("blobs"));
+    assert_eq!(blobs.len(), files.len(), "orphan blobs left behind");
+    let out = run(Command::new(strata_bin())
+        .args(["verify", "--data-dir", "var"])
+        .envs(server.db.env())
+        .current_dir(server.data_dir().parent().unwrap()));
+    assert!(
+        text(&out).contains("verified 191 instances (0 still in the spool): 0 failed"),
+        "{}",
+        text(&out)
+    );
+}
+
+macro_rules! on_both_indexes {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(crate::support::Db::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(crate::support::Db::Postgres) })*
+        }
+    };
+}
+
+on_both_indexes!(
+    stable_series_are_compressed_by_the_running_node,
+    compress_pending_then_verify_and_detect_corruption,
+    kill_9_during_a_compression_job_then_the_job_completes,
+);
