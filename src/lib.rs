@@ -24,3 +24,4 @@ pub mod logging;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod volume;

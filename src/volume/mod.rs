@@ -1,0 +1,4 @@
+//! Volumes of pixel words: series-to-volume assembly (the codec and the
+//! volume file formats join this module).
+
+pub mod assembly;
