@@ -79,6 +79,8 @@ pub struct NetworkConfig {
     pub port: u16,
     /// Accept C-STORE of SOP Classes outside the standard storage table.
     pub promiscuous: bool,
+    /// C-FIND matches Person Name keys without regard to case.
+    pub find_names_case_insensitive: bool,
     /// ARTIM timer: seconds to wait for the A-ASSOCIATE-RQ (PS3.8 9.1.5).
     pub artim_timeout_s: Positive,
     /// Seconds to wait for the next PDU on an established association.
@@ -94,6 +96,7 @@ impl Default for NetworkConfig {
             bind: "0.0.0.0".to_owned(),
             port: DEFAULT_PORT,
             promiscuous: false,
+            find_names_case_insensitive: true,
             artim_timeout_s: Positive(30),
             dimse_timeout_s: Positive(600),
             allowed_calling_ae_titles: Vec::new(),

@@ -129,11 +129,9 @@ impl Archive {
             id: instance.id,
             sop_instance_uid: instance.sop_instance_uid.clone(),
             sha256: instance.sha256.clone(),
-            spool_path: None,
             blob_kind: Some(INSTANCE_ZSTD.to_owned()),
             blob_path: Some(blob.path),
-            blob_slice: None,
-            header_path: None,
+            ..Location::default()
         };
         self.check(&location).await?;
         self.index

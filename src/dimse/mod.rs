@@ -13,6 +13,9 @@
 //! configured limit.
 
 pub mod echo;
+pub mod find;
+pub mod matching;
+pub mod retrieve;
 pub mod sop_classes;
 pub mod store;
 
@@ -27,8 +30,11 @@ pub mod command_field {
     pub const C_STORE_RQ: u16 = 0x0001;
     pub const C_STORE_RSP: u16 = 0x8001;
     pub const C_GET_RQ: u16 = 0x0010;
+    pub const C_GET_RSP: u16 = 0x8010;
     pub const C_FIND_RQ: u16 = 0x0020;
+    pub const C_FIND_RSP: u16 = 0x8020;
     pub const C_MOVE_RQ: u16 = 0x0021;
+    pub const C_MOVE_RSP: u16 = 0x8021;
     pub const C_ECHO_RQ: u16 = 0x0030;
     pub const C_ECHO_RSP: u16 = 0x8030;
     pub const C_CANCEL_RQ: u16 = 0x0FFF;
@@ -45,6 +51,18 @@ pub mod status {
     pub const OUT_OF_RESOURCES: u16 = 0xA700;
     /// Storage: Error, cannot understand.
     pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    /// Query/Retrieve: Failure, identifier does not match SOP Class.
+    pub const IDENTIFIER_DOES_NOT_MATCH: u16 = 0xA900;
+    /// Query/Retrieve: Failure, unable to process.
+    pub const UNABLE_TO_PROCESS: u16 = 0xC000;
+    /// C-MOVE: Refused, move destination unknown.
+    pub const MOVE_DESTINATION_UNKNOWN: u16 = 0xA801;
+    /// Retrieve: Refused, out of resources, unable to perform sub-operations.
+    pub const UNABLE_TO_PERFORM_SUBOPERATIONS: u16 = 0xA702;
+    /// Pending: matches are continuing.
+    pub const PENDING: u16 = 0xFF00;
+    /// Cancel: matching terminated due to a C-CANCEL.
+    pub const CANCELLED: u16 = 0xFE00;
     /// Storage: Warning, elements discarded (used when a duplicate with
     /// other bytes is not stored).
     pub const ELEMENTS_DISCARDED: u16 = 0xB006;
@@ -203,6 +221,12 @@ pub enum Fragment {
     Command(Command),
     /// A piece of the data set of the last command.
     Data { bytes: Vec<u8>, is_last: bool },
+}
+
+/// Error Comment (0000,0902), LO: at most 64 characters.
+pub fn error_comment(text: &str) -> DataElement<InMemDicomObject> {
+    let short: String = text.chars().filter(|c| *c != '\\').take(64).collect();
+    DataElement::new(tags::ERROR_COMMENT, VR::LO, PrimitiveValue::from(short))
 }
 
 /// Reassembles command sets from P-DATA fragments (PS3.8 9.3.5, annex E)

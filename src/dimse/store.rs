@@ -8,7 +8,6 @@
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::InMemDicomObject;
 
 use super::{Command, DimseError, command_field, encode_command, response_elements, status};
 use crate::index::InsertOutcome;
@@ -158,13 +157,7 @@ pub fn respond(
         ));
     }
     if let Some(comment) = comment {
-        elements.push(error_comment(&comment));
+        elements.push(super::error_comment(&comment));
     }
     encode_command(elements)
-}
-
-/// Error Comment (0000,0902), LO: at most 64 characters.
-fn error_comment(text: &str) -> DataElement<InMemDicomObject> {
-    let short: String = text.chars().filter(|c| *c != '\\').take(64).collect();
-    DataElement::new(tags::ERROR_COMMENT, VR::LO, PrimitiveValue::from(short))
 }

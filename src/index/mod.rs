@@ -13,6 +13,7 @@
 //! one row is current.
 
 mod duplicates;
+mod query;
 mod storage;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use crate::config::DuplicatePolicy;
+pub use query::{Level, Record, Scope};
 pub use storage::{Job, Location, NewBlob, SpooledInstance};
 
 /// Errors of the index layer.

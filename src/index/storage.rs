@@ -36,10 +36,15 @@ pub struct NewBlob {
 }
 
 /// Where an instance's bytes are, for rebuilding them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Location {
     pub id: i64,
     pub sop_instance_uid: String,
+    pub sop_class_uid: String,
+    pub transfer_syntax_uid: String,
+    /// Where the data set starts in the received copy (files keep their
+    /// preamble and file meta).
+    pub data_set_offset: i64,
     pub sha256: String,
     pub spool_path: Option<String>,
     pub blob_kind: Option<String>,
@@ -48,7 +53,8 @@ pub struct Location {
     pub header_path: Option<String>,
 }
 
-const LOCATION_SELECT: &str = "SELECT i.id, i.sop_instance_uid, i.sha256, i.spool_path, \
+const LOCATION_SELECT: &str = "SELECT i.id, i.sop_instance_uid, i.sop_class_uid, \
+     i.transfer_syntax_uid, i.data_set_offset, i.sha256, i.spool_path, \
      b.kind AS blob_kind, b.path AS blob_path, i.blob_slice, h.path AS header_path \
      FROM instances i LEFT JOIN blobs b ON b.id = i.blob LEFT JOIN blobs h ON h.id = i.header_blob";
 
@@ -254,10 +260,33 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Where the current instances within `scope` live (C-GET, C-MOVE), in
+    /// series and instance order.
+    pub async fn locations_in(&self, scope: &super::Scope) -> Result<Vec<Location>, IndexError> {
+        let (mut conditions, binds) = super::query::scope_conditions(scope, super::Level::Image);
+        conditions.push("i.is_current = 1".to_owned());
+        let sql = format!(
+            "{LOCATION_SELECT} JOIN series se ON se.id = i.series JOIN studies st ON st.id = se.study \
+             JOIN patients p ON p.id = st.patient WHERE {} ORDER BY se.id, i.id",
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in &binds {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(location).collect()
+    }
+}
+
 fn location(r: &AnyRow) -> Result<Location, IndexError> {
     Ok(Location {
         id: r.try_get("id")?,
         sop_instance_uid: r.try_get("sop_instance_uid")?,
+        sop_class_uid: r.try_get("sop_class_uid")?,
+        transfer_syntax_uid: r.try_get("transfer_syntax_uid")?,
+        data_set_offset: r.try_get("data_set_offset")?,
         sha256: r.try_get("sha256")?,
         spool_path: r.try_get("spool_path")?,
         blob_kind: r.try_get("blob_kind")?,

@@ -15,9 +15,10 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use super::Node;
+use crate::dimse::retrieve::{self, Counts};
 use crate::dimse::store::StoreOperation;
 use crate::dimse::{
-    self, Command, DimseError, Fragment, MessageAssembler, command_field, echo, status,
+    self, Command, DimseError, Fragment, MessageAssembler, command_field, echo, find, status,
 };
 
 /// Why an association ended.
@@ -35,6 +36,12 @@ enum AssociationError {
     UnknownContext(u8),
     #[error("unexpected {0} PDU")]
     UnexpectedPdu(String),
+    #[error("presentation context {0}: query identifier over {MAX_IDENTIFIER} bytes")]
+    IdentifierTooLarge(u8),
+    #[error("network: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("sub-operation: {0}")]
+    SubOperation(retrieve::SubOpError),
 }
 
 /// How a well-behaved association ended.
@@ -52,15 +59,22 @@ struct Session {
     assembler: MessageAssembler,
     incoming: Option<Incoming>,
     messages: u64,
+    /// Message ID of the last C-STORE sub-operation sent on this association.
+    next_message_id: u16,
 }
 
 /// A request whose data set is arriving.
 enum Incoming {
     Store(Box<StoreOperation>),
+    /// A query or retrieve request and its identifier so far.
+    Query(Command, Vec<u8>),
     /// A request this node does not serve with a data set: the data set is
     /// read to its end and discarded, then the request is answered.
     Unsupported(Command),
 }
+
+/// Largest identifier of a query or retrieve request.
+const MAX_IDENTIFIER: usize = 1 << 20;
 
 /// Serves one connection until its association ends; never fails upward.
 pub(super) async fn serve(
@@ -93,6 +107,7 @@ pub(super) async fn serve(
         assembler: MessageAssembler::new(),
         incoming: None,
         messages: 0,
+        next_message_id: 0,
     };
     let result = session.run(stop).await;
     if let Some(Incoming::Store(operation)) = session.incoming.take() {
@@ -147,6 +162,51 @@ fn unsupported(command: &Command) -> Result<Vec<u8>, DimseError> {
         status::UNRECOGNIZED_OPERATION,
         false,
     ))
+}
+
+/// A C-GET-RSP or C-MOVE-RSP command set without a data set.
+fn retrieve_response(
+    request: &Command,
+    field: u16,
+    status: u16,
+    counts: &Counts,
+    with_remaining: bool,
+    comment: Option<&str>,
+) -> Result<Vec<u8>, DimseError> {
+    let mut elements = dimse::response_elements(request, field, status, false);
+    elements.extend(counts.elements(with_remaining));
+    if let Some(comment) = comment {
+        elements.push(dimse::error_comment(comment));
+    }
+    dimse::encode_command(elements)
+}
+
+/// The same, announcing an identifier (the Failed SOP Instance UID List).
+fn retrieve_response_with_data(
+    request: &Command,
+    field: u16,
+    status: u16,
+    counts: &Counts,
+    with_remaining: bool,
+) -> Result<Vec<u8>, DimseError> {
+    let mut elements = dimse::response_elements(request, field, status, true);
+    elements.extend(counts.elements(with_remaining));
+    dimse::encode_command(elements)
+}
+
+/// A C-FIND-RSP command set.
+fn find_response(
+    request: &Command,
+    status: u16,
+    comment: Option<&str>,
+    has_data_set: bool,
+) -> Result<Vec<u8>, DimseError> {
+    let mut elements =
+        dimse::response_elements(request, command_field::C_FIND_RSP, status, has_data_set);
+    if let Some(comment) = comment {
+        elements.push(dimse::error_comment(comment));
+    }
+    dimse::encode_command(elements)
 }
 
 impl Session {
@@ -231,14 +291,26 @@ impl Session {
                     StoreOperation::start(command, ts, self.node.ingest(), limit).await,
                 ))
             }
+            command_field::C_FIND_RQ | command_field::C_GET_RQ | command_field::C_MOVE_RQ => {
+                Incoming::Query(command, Vec::new())
+            }
             _ => Incoming::Unsupported(command),
         });
         Ok(())
     }
 
     async fn on_data(&mut self, bytes: Vec<u8>, is_last: bool) -> Result<(), AssociationError> {
-        if let Some(Incoming::Store(operation)) = &mut self.incoming {
-            operation.write(&bytes).await;
+        match &mut self.incoming {
+            Some(Incoming::Store(operation)) => operation.write(&bytes).await,
+            Some(Incoming::Query(command, identifier)) => {
+                if identifier.len() + bytes.len() > MAX_IDENTIFIER {
+                    return Err(AssociationError::IdentifierTooLarge(
+                        command.presentation_context_id,
+                    ));
+                }
+                identifier.extend_from_slice(&bytes);
+            }
+            _ => {}
         }
         if !is_last {
             return Ok(());
@@ -252,6 +324,9 @@ impl Session {
                         .complete(self.node.ingest(), &self.calling_ae)
                         .await?,
                 )
+            }
+            Some(Incoming::Query(command, identifier)) => {
+                return self.on_query(command, identifier).await;
             }
             Some(Incoming::Unsupported(command)) => {
                 (command.presentation_context_id, unsupported(&command)?)
@@ -272,6 +347,374 @@ impl Session {
             }
             _ => Some(unsupported(command)?),
         })
+    }
+
+    async fn on_query(
+        &mut self,
+        command: Command,
+        identifier: Vec<u8>,
+    ) -> Result<(), AssociationError> {
+        match command.command_field {
+            command_field::C_GET_RQ => return self.on_get(command, identifier).await,
+            command_field::C_MOVE_RQ => return self.on_move(command, identifier).await,
+            _ => {}
+        }
+        let pc_id = command.presentation_context_id;
+        let ts = self.transfer_syntax(pc_id).unwrap_or_default();
+        let sop_class = command.affected_sop_class_uid.clone().unwrap_or_default();
+        let case_insensitive = self.node.config().network.find_names_case_insensitive;
+        let outcome = async {
+            let query = find::parse(&sop_class, &identifier, &ts)?;
+            let scope = find::scope(&query, &sop_class)?;
+            let records =
+                find::search(self.node.ingest().index(), &query, &scope, case_insensitive).await?;
+            let identifiers = records
+                .iter()
+                .map(|r| find::response_identifier(&query, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, find::Refusal>((query.level, identifiers))
+        }
+        .await;
+        let (level, identifiers) = match outcome {
+            Ok(found) => found,
+            Err(refusal) => {
+                tracing::warn!(calling_ae = %self.calling_ae, status = format_args!("{:#06x}", refusal.status), "C-FIND refused: {}", refusal.comment);
+                let response =
+                    find_response(&command, refusal.status, Some(&refusal.comment), false)?;
+                return self.send_command(pc_id, response).await;
+            }
+        };
+        tracing::info!(calling_ae = %self.calling_ae, ?level, matches = identifiers.len(), "C-FIND");
+        for identifier in identifiers {
+            let pending = find_response(&command, status::PENDING, None, true)?;
+            self.send_command(pc_id, pending).await?;
+            self.send_data(pc_id, &identifier).await?;
+        }
+        let done = find_response(&command, status::SUCCESS, None, false)?;
+        self.send_command(pc_id, done).await
+    }
+
+    /// The instances a retrieve identifier names, or the refusal.
+    async fn retrieve_targets(
+        &self,
+        command: &Command,
+        identifier: &[u8],
+    ) -> Result<Vec<crate::index::Location>, find::Refusal> {
+        let ts = self
+            .transfer_syntax(command.presentation_context_id)
+            .unwrap_or_default();
+        let sop_class = command.affected_sop_class_uid.clone().unwrap_or_default();
+        let query = find::parse(&sop_class, identifier, &ts)?;
+        let scope = find::scope(&query, &sop_class)?;
+        self.node
+            .ingest()
+            .index()
+            .locations_in(&scope)
+            .await
+            .map_err(|e| find::Refusal {
+                status: status::UNABLE_TO_PROCESS,
+                comment: e.to_string(),
+            })
+    }
+
+    /// C-GET: every instance goes back as a C-STORE sub-operation on this
+    /// association, with a pending response after each.
+    async fn on_get(
+        &mut self,
+        command: Command,
+        identifier: Vec<u8>,
+    ) -> Result<(), AssociationError> {
+        let pc_id = command.presentation_context_id;
+        let targets = match self.retrieve_targets(&command, &identifier).await {
+            Ok(t) => t,
+            Err(r) => {
+                return self
+                    .refuse_retrieve(&command, command_field::C_GET_RSP, r)
+                    .await;
+            }
+        };
+        let archive = self.node.archive().clone();
+        let mut counts = Counts {
+            remaining: targets.len().min(usize::from(u16::MAX)) as u16,
+            ..Counts::default()
+        };
+        let mut cancelled = false;
+        for target in &targets {
+            self.next_message_id = self.next_message_id.wrapping_add(1);
+            let result = retrieve::store_one(
+                &mut self.association,
+                &archive,
+                target,
+                self.next_message_id,
+                None,
+            )
+            .await;
+            cancelled |= self.record_sub_operation(&mut counts, target, result)?;
+            if cancelled {
+                break;
+            }
+            if counts.remaining > 0 {
+                let pending = retrieve_response(
+                    &command,
+                    command_field::C_GET_RSP,
+                    status::PENDING,
+                    &counts,
+                    true,
+                    None,
+                )?;
+                self.send_command(pc_id, pending).await?;
+            }
+        }
+        self.finish_retrieve(&command, command_field::C_GET_RSP, counts, cancelled)
+            .await
+    }
+
+    /// C-MOVE: the instances go to a configured destination on a new
+    /// association; progress comes back here.
+    async fn on_move(
+        &mut self,
+        command: Command,
+        identifier: Vec<u8>,
+    ) -> Result<(), AssociationError> {
+        let pc_id = command.presentation_context_id;
+        let destination = command
+            .object
+            .element_opt(dicom_dictionary_std::tags::MOVE_DESTINATION)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_str().ok().map(|s| s.trim().to_owned()))
+            .unwrap_or_default();
+        let Some(address) = self
+            .node
+            .config()
+            .move_destinations
+            .get(&destination)
+            .cloned()
+        else {
+            let refusal = find::Refusal {
+                status: status::MOVE_DESTINATION_UNKNOWN,
+                comment: format!("move destination {destination:?} unknown"),
+            };
+            return self
+                .refuse_retrieve(&command, command_field::C_MOVE_RSP, refusal)
+                .await;
+        };
+        let targets = match self.retrieve_targets(&command, &identifier).await {
+            Ok(t) => t,
+            Err(r) => {
+                return self
+                    .refuse_retrieve(&command, command_field::C_MOVE_RSP, r)
+                    .await;
+            }
+        };
+        let mut counts = Counts {
+            remaining: targets.len().min(usize::from(u16::MAX)) as u16,
+            ..Counts::default()
+        };
+        let mut outgoing = match self
+            .connect_destination(&destination, &address, &targets)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(%destination, error = %e, "C-MOVE destination refused or unreachable");
+                for t in &targets {
+                    counts.record(&t.sop_instance_uid, None);
+                }
+                let refusal = find::Refusal {
+                    status: status::UNABLE_TO_PERFORM_SUBOPERATIONS,
+                    comment: format!("destination {destination}: {e}"),
+                };
+                return self
+                    .refuse_retrieve(&command, command_field::C_MOVE_RSP, refusal)
+                    .await;
+            }
+        };
+        let archive = self.node.archive().clone();
+        let originator = retrieve::Originator {
+            ae_title: self.calling_ae.clone(),
+            message_id: command.message_id,
+        };
+        let mut broken = false;
+        for (n, target) in targets.iter().enumerate() {
+            let result = if broken {
+                Err(retrieve::SubOpError::Network(
+                    "destination association lost".into(),
+                ))
+            } else {
+                retrieve::store_one(
+                    &mut outgoing,
+                    &archive,
+                    target,
+                    (n + 1) as u16,
+                    Some(&originator),
+                )
+                .await
+            };
+            if let Err(e) = &result
+                && e.is_fatal()
+            {
+                if !broken {
+                    tracing::warn!(%destination, error = %e, "C-MOVE destination association failed");
+                }
+                broken = true;
+                counts.record(&target.sop_instance_uid, None);
+            } else {
+                self.record_sub_operation(&mut counts, target, result)?;
+            }
+            if counts.remaining > 0 {
+                let pending = retrieve_response(
+                    &command,
+                    command_field::C_MOVE_RSP,
+                    status::PENDING,
+                    &counts,
+                    true,
+                    None,
+                )?;
+                self.send_command(pc_id, pending).await?;
+            }
+        }
+        if broken {
+            let _ = outgoing.abort().await;
+        } else {
+            let _ = outgoing.release().await;
+        }
+        self.finish_retrieve(&command, command_field::C_MOVE_RSP, counts, false)
+            .await
+    }
+
+    async fn connect_destination(
+        &self,
+        destination: &str,
+        address: &crate::config::MoveDestination,
+        targets: &[crate::index::Location],
+    ) -> Result<
+        dicom_ul::association::client::AsyncClientAssociation<TcpStream>,
+        dicom_ul::association::Error,
+    > {
+        let config = self.node.config();
+        let timeout = Duration::from_secs(config.network.dimse_timeout_s.get());
+        let mut options = dicom_ul::ClientAssociationOptions::new()
+            .calling_ae_title(config.network.ae_title.as_str().to_owned())
+            .called_ae_title(destination.to_owned())
+            .max_pdu_length(config.limits.max_pdu.get())
+            .read_timeout(timeout)
+            .write_timeout(timeout)
+            .connection_timeout(Duration::from_secs(config.network.artim_timeout_s.get()));
+        let mut pairs: Vec<(String, String)> = targets
+            .iter()
+            .map(|t| (t.sop_class_uid.clone(), t.transfer_syntax_uid.clone()))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        // The stored syntax alone in one context, so the destination cannot
+        // prefer another and force a conversion; native ones as a fallback.
+        let native = [
+            dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN,
+        ];
+        for (sop_class, ts) in pairs.into_iter().take(63) {
+            options = options.with_presentation_context(sop_class.clone(), vec![ts]);
+            options = options.with_presentation_context(
+                sop_class,
+                native.iter().map(|s| s.to_string()).collect(),
+            );
+        }
+        options
+            .establish_async((address.host.as_str(), address.port))
+            .await
+    }
+
+    /// Counts one sub-operation; returns whether a C-CANCEL arrived.
+    fn record_sub_operation(
+        &self,
+        counts: &mut Counts,
+        target: &crate::index::Location,
+        result: Result<(u16, bool), retrieve::SubOpError>,
+    ) -> Result<bool, AssociationError> {
+        match result {
+            Ok((store_status, cancelled)) => {
+                counts.record(&target.sop_instance_uid, Some(store_status));
+                Ok(cancelled)
+            }
+            Err(e) if e.is_fatal() => Err(AssociationError::SubOperation(e)),
+            Err(e) => {
+                tracing::warn!(sop_instance_uid = %target.sop_instance_uid, error = %e, "sub-operation failed");
+                counts.record(&target.sop_instance_uid, None);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn refuse_retrieve(
+        &mut self,
+        command: &Command,
+        field: u16,
+        refusal: find::Refusal,
+    ) -> Result<(), AssociationError> {
+        tracing::warn!(calling_ae = %self.calling_ae, status = format_args!("{:#06x}", refusal.status), "retrieve refused: {}", refusal.comment);
+        let response = retrieve_response(
+            command,
+            field,
+            refusal.status,
+            &Counts::default(),
+            false,
+            Some(&refusal.comment),
+        )?;
+        self.send_command(command.presentation_context_id, response)
+            .await
+    }
+
+    async fn finish_retrieve(
+        &mut self,
+        command: &Command,
+        field: u16,
+        counts: Counts,
+        cancelled: bool,
+    ) -> Result<(), AssociationError> {
+        let pc_id = command.presentation_context_id;
+        let final_status = if cancelled {
+            status::CANCELLED
+        } else {
+            counts.final_status()
+        };
+        let ts = self.transfer_syntax(pc_id).unwrap_or_default();
+        let failed = counts.failed_identifier(&ts);
+        tracing::info!(
+            calling_ae = %self.calling_ae,
+            completed = counts.completed,
+            failed = counts.failed,
+            warning = counts.warning,
+            cancelled,
+            "{} done",
+            if field == command_field::C_GET_RSP { "C-GET" } else { "C-MOVE" }
+        );
+        let response = retrieve_response(command, field, final_status, &counts, cancelled, None)
+            .and_then(|mut bytes| {
+                if failed.is_some() {
+                    bytes = retrieve_response_with_data(
+                        command,
+                        field,
+                        final_status,
+                        &counts,
+                        cancelled,
+                    )?;
+                }
+                Ok(bytes)
+            })?;
+        self.send_command(pc_id, response).await?;
+        if let Some(identifier) = failed {
+            self.send_data(pc_id, &identifier).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_data(&mut self, pc_id: u8, bytes: &[u8]) -> Result<(), AssociationError> {
+        use tokio::io::AsyncWriteExt;
+        let mut writer = self.association.send_pdata(pc_id);
+        writer.write_all(bytes).await?;
+        writer.finish().await?;
+        Ok(())
     }
 
     async fn send_command(&mut self, pc_id: u8, bytes: Vec<u8>) -> Result<(), AssociationError> {

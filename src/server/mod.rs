@@ -26,8 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinSet;
 
+use crate::archive::Archive;
 use crate::config::Config;
 use crate::dimse::sop_classes::STORAGE_SOP_CLASSES;
+use crate::dimse::{find, retrieve};
 use crate::ingest::Ingest;
 
 /// The node's shared, cheap-to-clone state handle.
@@ -39,11 +41,8 @@ pub struct Node {
 struct NodeInner {
     config: Config,
     ingest: Ingest,
-    options: ServerAssociationOptions<
-        'static,
-        CallingAeAllowList,
-        dicom_ul::association::server::DefaultNegotiation,
-    >,
+    archive: Archive,
+    options: ServerAssociationOptions<'static, CallingAeAllowList, RoleNegotiation>,
 }
 
 impl Node {
@@ -51,13 +50,20 @@ impl Node {
     /// store and index.
     pub fn new(config: Config, ingest: Ingest) -> Node {
         let options = association_options(&config);
+        let archive = ingest.archive(config.archive_settings());
         Node {
             inner: Arc::new(NodeInner {
                 config,
                 ingest,
+                archive,
                 options,
             }),
         }
+    }
+
+    /// Compressed storage: rebuilding instances for retrieval.
+    pub fn archive(&self) -> &Archive {
+        &self.inner.archive
     }
 
     /// The ingest pipeline (store and index).
@@ -116,11 +122,7 @@ pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
 
 fn association_options(
     config: &Config,
-) -> ServerAssociationOptions<
-    'static,
-    CallingAeAllowList,
-    dicom_ul::association::server::DefaultNegotiation,
-> {
+) -> ServerAssociationOptions<'static, CallingAeAllowList, RoleNegotiation> {
     let net = &config.network;
     let access = CallingAeAllowList {
         allowed: net
@@ -137,13 +139,40 @@ fn association_options(
         .write_timeout(Duration::from_secs(net.dimse_timeout_s.get()))
         .strict(false)
         .promiscuous(net.promiscuous)
-        .with_abstract_syntax(uids::VERIFICATION);
+        .with_abstract_syntax(uids::VERIFICATION)
+        .with_negotiation(RoleNegotiation)
+        .with_abstract_syntax(find::PATIENT_ROOT_FIND)
+        .with_abstract_syntax(find::STUDY_ROOT_FIND)
+        .with_abstract_syntax(retrieve::PATIENT_ROOT_GET)
+        .with_abstract_syntax(retrieve::STUDY_ROOT_GET)
+        .with_abstract_syntax(retrieve::PATIENT_ROOT_MOVE)
+        .with_abstract_syntax(retrieve::STUDY_ROOT_MOVE);
     // No transfer syntax list: every syntax the registry can parse is
     // accepted, encapsulated ones included, and data sets are kept as sent.
     for (uid, _) in STORAGE_SOP_CLASSES {
         options = options.with_abstract_syntax(*uid);
     }
     options
+}
+
+/// SCP/SCU role selection (PS3.7 D.3.3.4): a C-GET SCU asks to be the SCP
+/// of the storage SOP Classes it will receive; the node accepts the roles
+/// it is asked for, so C-STORE sub-operations can flow back.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoleNegotiation;
+
+impl dicom_ul::association::server::Negotiation for RoleNegotiation {
+    fn negotiate_roles(
+        &self,
+        _sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<dicom_ul::pdu::RequestorRoles> {
+        Some(dicom_ul::pdu::RequestorRoles {
+            scu: scu_role,
+            scp: scp_role,
+        })
+    }
 }
 
 /// Association access control: the calling AE title must be in the allow

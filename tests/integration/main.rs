@@ -5,6 +5,7 @@
 mod archive;
 mod cli;
 mod echo;
+mod retrieve;
 mod runtime;
 mod store;
 mod support;

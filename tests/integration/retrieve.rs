@@ -1,0 +1,446 @@
+//! Query/Retrieve against real peers (pynetdicom, DCMTK): C-FIND matching at
+//! every level, C-GET and C-MOVE giving back every data set byte for byte,
+//! before and after compression, and the failure statuses.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::store::{Sent, series_files, store_scu};
+use crate::support::{Db, Server, corpus, python, repo, run, text, tool};
+
+fn qr(port: u16, args: &[&str]) -> Vec<Value> {
+    let out = run(Command::new(python())
+        .arg(repo().join("tests/peers/qr_scu.py"))
+        .arg(args[0])
+        .arg(port.to_string())
+        .args(&args[1..]));
+    assert!(out.status.success(), "qr_scu failed: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn matches(lines: &[Value]) -> Vec<&Value> {
+    lines.iter().filter_map(|l| l.get("match")).collect()
+}
+
+fn final_of(lines: &[Value]) -> &Value {
+    lines
+        .iter()
+        .find(|l| l.get("final").is_some())
+        .expect("no final status")
+}
+
+/// The corpus the queries run on: two generated CT studies, one MR study and
+/// pydicom's CT_small and MR_small.
+fn loaded(db: Db) -> (Server, Vec<Sent>) {
+    let server = Server::start_on(db, &[], &[]);
+    let mut files: Vec<PathBuf> = series_files("mr_brain1");
+    files.truncate(5);
+    files.push(corpus().join("ct_lung1/IM0001.dcm"));
+    files.push(corpus().join("ct_lung2/IM0001.dcm"));
+    files.push(corpus().join("pydicom/CT_small.dcm"));
+    files.push(corpus().join("pydicom/MR_small.dcm"));
+    let sent = store_scu(server.port, &files);
+    assert!(sent.iter().all(|s| s.status == 0), "{sent:?}");
+    (server, sent)
+}
+
+fn study_uid_of(file: &str) -> String {
+    let o = dicom_object::open_file(corpus().join(file)).unwrap();
+    let v = o
+        .element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .into_owned();
+    v.trim_end_matches(['\0', ' ']).to_owned()
+}
+
+fn find_at_every_level_with_each_matching_type(db: Db) {
+    let (server, _) = loaded(db);
+    let p = server.port;
+    // Universal match and return keys, with computed attributes.
+    let all = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            "PatientName",
+            "ModalitiesInStudy",
+            "NumberOfStudyRelatedInstances",
+        ],
+    );
+    let by_name: BTreeMap<String, &Value> = matches(&all)
+        .into_iter()
+        .map(|m| (m["PatientName"].as_str().unwrap().to_owned(), m))
+        .collect();
+    assert_eq!(by_name.len(), 5, "{all:?}");
+    assert_eq!(
+        by_name["Strata^Brain1"]["NumberOfStudyRelatedInstances"],
+        "5"
+    );
+    assert_eq!(by_name["Strata^Brain1"]["ModalitiesInStudy"], "MR");
+    assert_eq!(final_of(&all)["final"], 0);
+    // Wildcards on names with ^ components, case-insensitive by default.
+    let lung = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            "PatientName=strata^lung*",
+        ],
+    );
+    assert_eq!(matches(&lung).len(), 2, "{lung:?}");
+    let one = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            "PatientName=Strata^Lung?",
+        ],
+    );
+    assert_eq!(matches(&one).len(), 2);
+    // Date ranges open on either side (pydicom's files are from 2004).
+    let old = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            "StudyDate=-20101231",
+            "PatientName",
+        ],
+    );
+    assert_eq!(matches(&old).len(), 2, "{old:?}");
+    let new = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            "StudyDate=20150101-",
+        ],
+    );
+    assert_eq!(matches(&new).len(), 3, "{new:?}");
+    // UID list.
+    let (a, b) = (
+        study_uid_of("ct_lung1/IM0001.dcm"),
+        study_uid_of("pydicom/MR_small.dcm"),
+    );
+    let list = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={a}\\{b}"),
+        ],
+    );
+    assert_eq!(matches(&list).len(), 2);
+    // Series and image levels below one study; a return key the archive
+    // lacks comes back zero-length.
+    let brain = study_uid_of("mr_brain1/IM0001.dcm");
+    let series = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=SERIES",
+            &format!("StudyInstanceUID={brain}"),
+            "Modality",
+            "NumberOfSeriesRelatedInstances",
+            "SeriesInstanceUID",
+        ],
+    );
+    let s = matches(&series);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["Modality"], "MR");
+    assert_eq!(s[0]["NumberOfSeriesRelatedInstances"], "5");
+    let images = qr(
+        p,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=IMAGE",
+            &format!("StudyInstanceUID={brain}"),
+            &format!(
+                "SeriesInstanceUID={}",
+                s[0]["SeriesInstanceUID"].as_str().unwrap()
+            ),
+            "InstanceNumber=3",
+            "SOPInstanceUID",
+            "PatientComments",
+        ],
+    );
+    let i = matches(&images);
+    assert_eq!(i.len(), 1, "{images:?}");
+    assert_eq!(
+        i[0]["PatientComments"], "",
+        "unknown return key is zero-length"
+    );
+    // Patient root, PATIENT level.
+    let patients = qr(
+        p,
+        &[
+            "find",
+            "patient",
+            "QueryRetrieveLevel=PATIENT",
+            "PatientID=*",
+            "NumberOfPatientRelatedStudies",
+        ],
+    );
+    assert_eq!(matches(&patients).len(), 5, "{patients:?}");
+}
+
+fn find_refusals(db: Db) {
+    let (server, _) = loaded(db);
+    let p = server.port;
+    let missing = qr(
+        p,
+        &["find", "study", "QueryRetrieveLevel=SERIES", "Modality"],
+    );
+    assert_eq!(
+        final_of(&missing)["final"],
+        0xA900,
+        "missing Study Instance UID"
+    );
+    let level = qr(p, &["find", "study", "QueryRetrieveLevel=PATIENT"]);
+    assert_eq!(
+        final_of(&level)["final"],
+        0xA900,
+        "no PATIENT level in Study Root"
+    );
+    let bogus = qr(p, &["find", "study", "QueryRetrieveLevel=FRAME"]);
+    assert_eq!(final_of(&bogus)["final"], 0xA900);
+}
+
+/// sha256 of what each get or move delivered, by SOP Instance UID.
+fn delivered(lines: &[Value]) -> BTreeMap<String, String> {
+    lines
+        .iter()
+        .filter(|l| l.get("received").is_some())
+        .map(|l| {
+            (
+                l["received"].as_str().unwrap().to_owned(),
+                l["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn sent_map(sent: &[Sent]) -> BTreeMap<String, String> {
+    sent.iter()
+        .map(|s| (s.uid.clone(), s.sha256.clone()))
+        .collect()
+}
+
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
+
+fn get_returns_every_byte_before_and_after_compression(db: Db) {
+    let (server, sent) = loaded(db);
+    let expected = sent_map(&sent);
+    let classes = format!("{CT},{MR}");
+    let study_uids: Vec<String> = [
+        "mr_brain1/IM0001.dcm",
+        "ct_lung1/IM0001.dcm",
+        "ct_lung2/IM0001.dcm",
+        "pydicom/CT_small.dcm",
+        "pydicom/MR_small.dcm",
+    ]
+    .iter()
+    .map(|f| study_uid_of(f))
+    .collect();
+    let key = format!("StudyInstanceUID={}", study_uids.join("\\"));
+    let before = qr(
+        server.port,
+        &["get", "study", &classes, "QueryRetrieveLevel=STUDY", &key],
+    );
+    assert_eq!(delivered(&before), expected, "before compression");
+    assert_eq!(final_of(&before)["final"], 0);
+    assert_eq!(
+        final_of(&before)["NumberOfCompletedSuboperations"],
+        expected.len()
+    );
+    let out = run(Command::new(crate::support::strata_bin())
+        .args(["compress-pending", "--data-dir", "var"])
+        .envs(server.db.env())
+        .current_dir(server.data_dir().parent().unwrap()));
+    assert!(out.status.success(), "{}", text(&out));
+    let after = qr(
+        server.port,
+        &["get", "study", &classes, "QueryRetrieveLevel=STUDY", &key],
+    );
+    assert_eq!(delivered(&after), expected, "after compression");
+}
+
+fn get_without_a_context_for_a_stored_class_counts_the_failure(db: Db) {
+    let (server, sent) = loaded(db);
+    let study = study_uid_of("pydicom/CT_small.dcm");
+    // The SCU offers to receive MR only; the study holds CT.
+    let lines = qr(
+        server.port,
+        &[
+            "get",
+            "study",
+            MR,
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    let last = final_of(&lines);
+    assert_eq!(last["final"], 0xB000, "{lines:?}");
+    assert_eq!(last["NumberOfFailedSuboperations"], 1);
+    let ct_small = sent
+        .iter()
+        .find(|s| s.uid.starts_with("1.3.6.1.4.1.5962.1.1.1.1.1"))
+        .unwrap();
+    assert_eq!(last["failed_uids"][0], ct_small.uid.as_str());
+    crate::store::echo_works(server.port);
+}
+
+fn move_to_a_real_storage_scp_delivers_exact_bytes(db: Db) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let scp_port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let destinations = format!("{{ PYSCP = {{ host = \"127.0.0.1\", port = {scp_port} }} }}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, format!("move_destinations = {destinations}\n")).unwrap();
+    let server = Server::start_on(db, &["--config", config.to_str().unwrap()], &[]);
+    let files = series_files("mr_brain1");
+    let sent = store_scu(server.port, &files);
+    let mut scp = Command::new(python())
+        .arg(repo().join("tests/peers/store_scp.py"))
+        .arg(scp_port.to_string())
+        .arg("PYSCP")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(scp.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "listening");
+    let study = study_uid_of("mr_brain1/IM0001.dcm");
+    let moved = qr(
+        server.port,
+        &[
+            "move",
+            "study",
+            "PYSCP",
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    assert_eq!(final_of(&moved)["final"], 0, "{moved:?}");
+    assert_eq!(
+        final_of(&moved)["NumberOfCompletedSuboperations"],
+        files.len()
+    );
+    let mut got = BTreeMap::new();
+    for line in lines.by_ref().take(files.len()) {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(v["originator"], "QRSCU");
+        got.insert(
+            v["received"].as_str().unwrap().to_owned(),
+            v["sha256"].as_str().unwrap().to_owned(),
+        );
+    }
+    let _ = scp.kill();
+    let _ = scp.wait();
+    assert_eq!(got, sent_map(&sent));
+    // Unknown destination: A801 at once.
+    let unknown = qr(
+        server.port,
+        &[
+            "move",
+            "study",
+            "NOBODY",
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    assert_eq!(final_of(&unknown)["final"], 0xA801);
+    // The destination is gone: the association is refused, every
+    // sub-operation fails, and the node keeps serving.
+    let refused = qr(
+        server.port,
+        &[
+            "move",
+            "study",
+            "PYSCP",
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    assert_eq!(final_of(&refused)["final"], 0xA702, "{refused:?}");
+    crate::store::echo_works(server.port);
+}
+
+fn dcmtk_getscu_and_findscu_work(db: Db) {
+    let (server, _) = loaded(db);
+    let out = run(Command::new(tool("findscu")).args([
+        "-S",
+        "-aec",
+        "STRATA",
+        "127.0.0.1",
+        &server.port.to_string(),
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        "PatientName=Strata*",
+        "-k",
+        "StudyInstanceUID",
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("Find Response:").count(),
+        3,
+        "{}",
+        text(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let study = study_uid_of("mr_brain1/IM0001.dcm");
+    let out = run(Command::new(tool("getscu")).args([
+        "-S",
+        "-aec",
+        "STRATA",
+        "-od",
+        dir.path().to_str().unwrap(),
+        "127.0.0.1",
+        &server.port.to_string(),
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        &format!("StudyInstanceUID={study}"),
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
+}
+
+macro_rules! on_both_indexes {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(crate::support::Db::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(crate::support::Db::Postgres) })*
+        }
+    };
+}
+
+on_both_indexes!(
+    find_at_every_level_with_each_matching_type,
+    find_refusals,
+    get_returns_every_byte_before_and_after_compression,
+    get_without_a_context_for_a_stored_class_counts_the_failure,
+    move_to_a_real_storage_scp_delivers_exact_bytes,
+    dcmtk_getscu_and_findscu_work,
+);

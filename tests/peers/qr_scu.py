@@ -1,0 +1,115 @@
+"""Query/Retrieve SCU on pynetdicom for the integration tests.
+
+Usage:
+  qr_scu.py find PORT MODEL KEY=VALUE...        one JSON line per match, then the final status
+  qr_scu.py get PORT MODEL STORAGE_CLASSES KEY=VALUE...
+  qr_scu.py move PORT MODEL DESTINATION KEY=VALUE...
+
+MODEL is "study" or "patient". For get, STORAGE_CLASSES is a comma-separated
+list of SOP Class UIDs the SCU offers to receive (any transfer syntax the
+archive might hold); each received data set is reported with the sha256 of
+its bytes exactly as they came off the wire. Keys name DICOM keywords;
+a key without "=" is a return key.
+"""
+import hashlib
+import json
+import sys
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind as PF,
+    PatientRootQueryRetrieveInformationModelGet as PG,
+    PatientRootQueryRetrieveInformationModelMove as PM,
+    StudyRootQueryRetrieveInformationModelFind as SF,
+    StudyRootQueryRetrieveInformationModelGet as SG,
+    StudyRootQueryRetrieveInformationModelMove as SM,
+)
+
+SYNTAXES = [
+    "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
+]
+
+
+def identifier(pairs):
+    ds = Dataset()
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        setattr(ds, key, value)
+    return ds
+
+
+def status_of(status):
+    return int(status.Status) if status and "Status" in status else None
+
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def main():
+    mode, port, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    ae = AE(ae_title="QRSCU")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    if mode == "find":
+        cls = SF if model == "study" else PF
+        ae.add_requested_context(cls)
+        assoc = ae.associate("127.0.0.1", port, ae_title="STRATA")
+        for status, ds in assoc.send_c_find(identifier(sys.argv[4:]), cls):
+            if status_of(status) == 0xFF00 and ds is not None:
+                emit(match={el.keyword: str(el.value) for el in ds if el.keyword})
+            else:
+                emit(final=status_of(status), comment=str(status.get("ErrorComment", "")))
+        assoc.release()
+        return
+    if mode == "get":
+        cls = SG if model == "study" else PG
+        storage = [c for c in sys.argv[4].split(",") if c]
+        keys = sys.argv[5:]
+        ae.add_requested_context(cls)
+        roles = []
+        for uid in storage:
+            ae.add_requested_context(uid, SYNTAXES)
+            roles.append(build_role(uid, scp_role=True))
+
+        def on_store(event):
+            raw = event.request.DataSet.getvalue()
+            emit(received=str(event.request.AffectedSOPInstanceUID), sha256=hashlib.sha256(raw).hexdigest(),
+                 transfer_syntax=str(event.context.transfer_syntax))
+            return 0x0000
+
+        assoc = ae.associate("127.0.0.1", port, ae_title="STRATA", ext_neg=roles,
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+        for status, ds in assoc.send_c_get(identifier(keys), cls):
+            report(status, ds)
+        assoc.release()
+        return
+    if mode == "move":
+        cls = SM if model == "study" else PM
+        ae.add_requested_context(cls)
+        assoc = ae.associate("127.0.0.1", port, ae_title="STRATA")
+        for status, ds in assoc.send_c_move(identifier(sys.argv[5:]), sys.argv[4], cls):
+            report(status, ds)
+        assoc.release()
+
+
+def report(status, ds):
+    fields = {k: int(status.get(k)) for k in (
+        "NumberOfRemainingSuboperations", "NumberOfCompletedSuboperations",
+        "NumberOfFailedSuboperations", "NumberOfWarningSuboperations") if k in status}
+    code = status_of(status)
+    if code in (0xFF00, 0xFF01):
+        emit(pending=code, **fields)
+    else:
+        failed = []
+        if ds is not None and "FailedSOPInstanceUIDList" in ds:
+            value = ds.FailedSOPInstanceUIDList
+            failed = [str(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str) else [value])]
+        emit(final=code, failed_uids=failed, comment=str(status.get("ErrorComment", "")), **fields)
+
+
+if __name__ == "__main__":
+    main()
