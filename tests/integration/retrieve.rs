@@ -425,6 +425,77 @@ fn dcmtk_getscu_and_findscu_work(db: Db) {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
 }
 
+fn c_cancel_during_a_long_get_stops_it(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
+    let files = series_files("mr_brain1");
+    store_scu(server.port, &files);
+    let study = study_uid_of("mr_brain1/IM0001.dcm");
+    let lines = qr(
+        server.port,
+        &[
+            "get-cancel",
+            "study",
+            MR,
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    let last = final_of(&lines);
+    assert_eq!(last["final"], 0xFE00, "{lines:?}");
+    let delivered = delivered(&lines).len();
+    assert!(delivered < files.len(), "cancel came too late: {delivered}");
+    assert_eq!(last["NumberOfCompletedSuboperations"], delivered);
+    assert!(last["NumberOfRemainingSuboperations"].as_u64().unwrap() > 0);
+    crate::store::echo_works(server.port);
+}
+
+fn move_to_a_destination_that_stops_answering_times_out_and_counts(db: Db) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let scp_port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!("[network]\ndimse_timeout_s = 2\n[move_destinations]\nSTALL = {{ host = \"127.0.0.1\", port = {scp_port} }}\n"),
+    )
+    .unwrap();
+    let server = Server::start_on(db, &["--config", config.to_str().unwrap()], &[]);
+    let files = series_files("mr_brain1");
+    store_scu(server.port, &files);
+    let mut scp = Command::new(python())
+        .arg(repo().join("tests/peers/store_scp.py"))
+        .args([&scp_port.to_string(), "STALL", "--stall-after", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(scp.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "listening");
+    let study = study_uid_of("mr_brain1/IM0001.dcm");
+    let moved = qr(
+        server.port,
+        &[
+            "move",
+            "study",
+            "STALL",
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    let _ = scp.kill();
+    let _ = scp.wait();
+    let last = final_of(&moved);
+    assert_eq!(last["final"], 0xB000, "{moved:?}");
+    assert_eq!(last["NumberOfCompletedSuboperations"], 2);
+    assert_eq!(last["NumberOfFailedSuboperations"], files.len() - 2);
+    assert_eq!(
+        last["failed_uids"].as_array().unwrap().len(),
+        files.len() - 2
+    );
+    server.wait_for_log("C-MOVE destination association failed");
+    crate::store::echo_works(server.port);
+}
+
 macro_rules! on_both_indexes {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -443,4 +514,6 @@ on_both_indexes!(
     get_without_a_context_for_a_stored_class_counts_the_failure,
     move_to_a_real_storage_scp_delivers_exact_bytes,
     dcmtk_getscu_and_findscu_work,
+    c_cancel_during_a_long_get_stops_it,
+    move_to_a_destination_that_stops_answering_times_out_and_counts,
 );

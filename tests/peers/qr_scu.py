@@ -65,7 +65,7 @@ def main():
                 emit(final=status_of(status), comment=str(status.get("ErrorComment", "")))
         assoc.release()
         return
-    if mode == "get":
+    if mode in ("get", "get-cancel"):
         cls = SG if model == "study" else PG
         storage = [c for c in sys.argv[4].split(",") if c]
         keys = sys.argv[5:]
@@ -75,14 +75,20 @@ def main():
             ae.add_requested_context(uid, SYNTAXES)
             roles.append(build_role(uid, scp_role=True))
 
+        get_context = []
+
         def on_store(event):
             raw = event.request.DataSet.getvalue()
             emit(received=str(event.request.AffectedSOPInstanceUID), sha256=hashlib.sha256(raw).hexdigest(),
                  transfer_syntax=str(event.context.transfer_syntax))
+            if mode == "get-cancel" and get_context:
+                event.assoc.send_c_cancel(1, get_context[0])
+                get_context.clear()
             return 0x0000
 
         assoc = ae.associate("127.0.0.1", port, ae_title="STRATA", ext_neg=roles,
                              evt_handlers=[(evt.EVT_C_STORE, on_store)])
+        get_context.extend(cx.context_id for cx in assoc.accepted_contexts if cx.abstract_syntax == cls)
         for status, ds in assoc.send_c_get(identifier(keys), cls):
             report(status, ds)
         assoc.release()
