@@ -11,6 +11,7 @@
 //! leaves the spool copy in place, records the error on the job, and the
 //! instance stays retrievable.
 
+mod export;
 mod jobs;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::index::{Index, IndexError, Location, NewBlob, SpooledInstance};
 use crate::store::{Store, StoreError, hex};
 
+pub use export::ExportReport;
 pub use jobs::run_jobs;
 
 /// Kind of a blob holding one whole received copy, zstd-compressed.

@@ -215,3 +215,56 @@ impl VerifyArgs {
         })
     }
 }
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Which instances: unique keys as KEY=VALUE (PatientID, StudyInstanceUID,
+    /// SeriesInstanceUID, SOPInstanceUID; a backslash separates several
+    /// values), then the output folder.
+    #[arg(required = true, num_args = 2..)]
+    query_and_dir: Vec<String>,
+}
+
+impl ExportArgs {
+    pub fn run(self, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+        let config = self.config.load(log_format)?;
+        let (dir, keys) = self.query_and_dir.split_last().expect("clap requires two");
+        let scope = scope_of(keys)?;
+        let dir = PathBuf::from(dir);
+        super::block_on(async move {
+            let ingest = Ingest::open(&config).await?;
+            let archive = ingest.archive(config.archive_settings());
+            let report = archive.export(&scope, &dir).await?;
+            ingest.index().close().await;
+            println!(
+                "exported {} files ({} bytes) to {}",
+                report.files,
+                report.bytes,
+                dir.display()
+            );
+            Ok(())
+        })
+    }
+}
+
+fn scope_of(keys: &[String]) -> anyhow::Result<strata::index::Scope> {
+    let mut scope = strata::index::Scope::default();
+    for key in keys {
+        let (name, value) = key
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("query key {key:?} is not KEY=VALUE"))?;
+        let values = Some(value.split('\\').map(str::to_owned).collect());
+        match name {
+            "PatientID" => scope.patient_ids = values,
+            "StudyInstanceUID" => scope.study_uids = values,
+            "SeriesInstanceUID" => scope.series_uids = values,
+            "SOPInstanceUID" => scope.sop_uids = values,
+            other => anyhow::bail!(
+                "unsupported query key {other}: use PatientID, StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID"
+            ),
+        }
+    }
+    Ok(scope)
+}

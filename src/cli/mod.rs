@@ -36,6 +36,8 @@ enum Command {
     /// Rebuild every instance (or one study's) and check it against the
     /// sha256 recorded when it was received.
     Verify(archive::VerifyArgs),
+    /// Write instances as Part-10 files (imported files byte for byte).
+    Export(archive::ExportArgs),
     /// Locate and load ONNX Runtime, report its build and device, and
     /// optionally open a model.
     Runtime(runtime::RuntimeArgs),
@@ -49,6 +51,7 @@ impl Cli {
             Command::Stats(args) => args.run(self.log_format),
             Command::CompressPending(args) => args.run(self.log_format),
             Command::Verify(args) => args.run(self.log_format),
+            Command::Export(args) => args.run(self.log_format),
             Command::Runtime(args) => args.run(self.log_format),
         }
     }

@@ -118,6 +118,43 @@ fn kill_9_during_a_compression_job_then_the_job_completes(db: Db) {
     );
 }
 
+fn export_gives_back_imported_files_byte_for_byte(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db);
+    let series = crate::support::corpus().join("mr_brain1");
+    let out = strata(dir.path(), &test_db, &["import", series.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = strata(dir.path(), &test_db, &["compress-pending"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let files = series_files("mr_brain1");
+    let study = {
+        let o = dicom_object::open_file(&files[0]).unwrap();
+        let v = o
+            .element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .into_owned();
+        v.trim_end_matches(['\0', ' ']).to_owned()
+    };
+    let target = dir.path().join("out");
+    let out = strata(
+        dir.path(),
+        &test_db,
+        &[
+            "export",
+            &format!("StudyInstanceUID={study}"),
+            target.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("exported 25 files"), "{}", text(&out));
+    for (file, uid) in files.iter().zip(sop_uids(&files)) {
+        let exported = std::fs::read(target.join(format!("{uid}.dcm"))).unwrap();
+        assert_eq!(exported, std::fs::read(file).unwrap(), "{}", file.display());
+    }
+}
+
 macro_rules! on_both_indexes {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -133,4 +170,5 @@ on_both_indexes!(
     stable_series_are_compressed_by_the_running_node,
     compress_pending_then_verify_and_detect_corruption,
     kill_9_during_a_compression_job_then_the_job_completes,
+    export_gives_back_imported_files_byte_for_byte,
 );
