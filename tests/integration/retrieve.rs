@@ -496,6 +496,52 @@ fn move_to_a_destination_that_stops_answering_times_out_and_counts(db: Db) {
     crate::store::echo_works(server.port);
 }
 
+/// Makes a copy of CT_small in ISO_IR 100 with an accented, hyphenated
+/// name and new UIDs.
+const LATIN1_COPY: &str = r#"
+import sys
+from pydicom import dcmread
+from pydicom.uid import generate_uid
+ds = dcmread(sys.argv[1])
+ds.SpecificCharacterSet = "ISO_IR 100"
+ds.PatientName = "Müller-Lüdenscheidt^Jürgen"
+ds.PatientID = "ÄÖ-1"
+ds.StudyInstanceUID = generate_uid()
+ds.SeriesInstanceUID = generate_uid()
+ds.SOPInstanceUID = generate_uid()
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+ds.save_as(sys.argv[2], enforce_file_format=True)
+"#;
+
+fn find_honours_the_stored_character_set(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("latin1.dcm");
+    let out = run(Command::new(python())
+        .args(["-c", LATIN1_COPY])
+        .arg(corpus().join("pydicom/CT_small.dcm"))
+        .arg(&copy));
+    assert!(out.status.success(), "{}", text(&out));
+    let sent = store_scu(server.port, &[copy]);
+    assert_eq!(sent[0].status, 0);
+    let lines = qr(
+        server.port,
+        &[
+            "find",
+            "study",
+            "QueryRetrieveLevel=STUDY",
+            "PatientName=müller-l*",
+            "PatientID",
+            "SpecificCharacterSet",
+        ],
+    );
+    let m = matches(&lines);
+    assert_eq!(m.len(), 1, "{lines:?}");
+    assert_eq!(m[0]["PatientName"], "Müller-Lüdenscheidt^Jürgen");
+    assert_eq!(m[0]["PatientID"], "ÄÖ-1");
+    assert_eq!(m[0]["SpecificCharacterSet"], "ISO_IR 100");
+}
+
 macro_rules! on_both_indexes {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -515,5 +561,6 @@ on_both_indexes!(
     move_to_a_real_storage_scp_delivers_exact_bytes,
     dcmtk_getscu_and_findscu_work,
     c_cancel_during_a_long_get_stops_it,
+    find_honours_the_stored_character_set,
     move_to_a_destination_that_stops_answering_times_out_and_counts,
 );
