@@ -12,6 +12,7 @@
 //! instance stays retrievable.
 
 mod export;
+mod headers;
 mod jobs;
 
 use std::time::{SystemTime, UNIX_EPOCH};

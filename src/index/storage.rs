@@ -15,7 +15,7 @@ pub struct Job {
 }
 
 /// An instance whose received copy is still in the spool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpooledInstance {
     pub id: i64,
     pub sop_instance_uid: String,
@@ -24,6 +24,16 @@ pub struct SpooledInstance {
     pub transfer_syntax_uid: String,
     pub data_set_offset: i64,
     pub size_received: i64,
+    pub rows: i64,
+    pub columns: i64,
+    pub samples_per_pixel: i64,
+    pub bits_allocated: i64,
+    pub bits_stored: i64,
+    pub pixel_representation: i64,
+    pub number_of_frames: i64,
+    pub image_position: String,
+    pub image_orientation: String,
+    pub instance_number: String,
 }
 
 /// A new blob file of the store.
@@ -166,7 +176,9 @@ impl Index {
     pub async fn spooled_instances(&self, series: i64) -> Result<Vec<SpooledInstance>, IndexError> {
         let rows = sqlx::query(
             "SELECT id, sop_instance_uid, sha256, spool_path, transfer_syntax_uid, \
-             data_set_offset, size_received FROM instances \
+             data_set_offset, size_received, rows, columns, samples_per_pixel, bits_allocated, \
+             bits_stored, pixel_representation, number_of_frames, image_position, \
+             image_orientation, instance_number FROM instances \
              WHERE series = $1 AND blob IS NULL AND spool_path IS NOT NULL ORDER BY id",
         )
         .bind(series)
@@ -182,6 +194,16 @@ impl Index {
                     transfer_syntax_uid: r.try_get("transfer_syntax_uid")?,
                     data_set_offset: r.try_get("data_set_offset")?,
                     size_received: r.try_get("size_received")?,
+                    rows: r.try_get("rows")?,
+                    columns: r.try_get("columns")?,
+                    samples_per_pixel: r.try_get("samples_per_pixel")?,
+                    bits_allocated: r.try_get("bits_allocated")?,
+                    bits_stored: r.try_get("bits_stored")?,
+                    pixel_representation: r.try_get("pixel_representation")?,
+                    number_of_frames: r.try_get("number_of_frames")?,
+                    image_position: r.try_get("image_position")?,
+                    image_orientation: r.try_get("image_orientation")?,
+                    instance_number: r.try_get("instance_number")?,
                 })
             })
             .collect()
