@@ -385,13 +385,49 @@ impl Session {
             }
         };
         tracing::info!(calling_ae = %self.calling_ae, ?level, matches = identifiers.len(), "C-FIND");
+        let mut final_status = status::SUCCESS;
         for identifier in identifiers {
+            if self.cancel_requested().await? {
+                final_status = status::CANCELLED;
+                break;
+            }
             let pending = find_response(&command, status::PENDING, None, true)?;
             self.send_command(pc_id, pending).await?;
             self.send_data(pc_id, &identifier).await?;
         }
-        let done = find_response(&command, status::SUCCESS, None, false)?;
+        let done = find_response(&command, final_status, None, false)?;
         self.send_command(pc_id, done).await
+    }
+
+    /// Between two pending responses: whether the peer has sent a C-CANCEL
+    /// (PS3.7 9.3.2.3). Reads a PDU only when bytes are already waiting.
+    async fn cancel_requested(&mut self) -> Result<bool, AssociationError> {
+        let mut probe = [0u8; 1];
+        let waiting = tokio::time::timeout(
+            Duration::ZERO,
+            self.association.inner_stream().peek(&mut probe),
+        )
+        .await;
+        if !matches!(waiting, Ok(Ok(n)) if n > 0) {
+            return Ok(false);
+        }
+        match self.association.receive().await.map_err(AssociationError::Network)? {
+            Pdu::PData { data } => {
+                for value in data {
+                    if let Some(Fragment::Command(c)) = self.assembler.push(value)?
+                        && c.command_field == command_field::C_CANCEL_RQ
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(AssociationError::UnexpectedPdu(
+                    "P-DATA other than C-CANCEL during a pending operation".into(),
+                ))
+            }
+            other => Err(AssociationError::UnexpectedPdu(
+                other.short_description().to_string(),
+            )),
+        }
     }
 
     /// The instances a retrieve identifier names, or the refusal.
@@ -536,7 +572,12 @@ impl Session {
             message_id: command.message_id,
         };
         let mut broken = false;
+        let mut cancelled = false;
         for (n, target) in targets.iter().enumerate() {
+            if self.cancel_requested().await? {
+                cancelled = true;
+                break;
+            }
             let result = if broken {
                 Err(retrieve::SubOpError::Network(
                     "destination association lost".into(),
@@ -579,7 +620,7 @@ impl Session {
         } else {
             let _ = outgoing.release().await;
         }
-        self.finish_retrieve(&command, command_field::C_MOVE_RSP, counts, false)
+        self.finish_retrieve(&command, command_field::C_MOVE_RSP, counts, cancelled)
             .await
     }
 
