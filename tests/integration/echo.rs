@@ -97,3 +97,34 @@ fn json_log_format_emits_one_object_per_line() {
     }
     assert!(log.contains(r#""calling_ae":"JSONSCU""#), "{log}");
 }
+
+#[test]
+fn silent_connection_is_dropped_after_the_artim_timeout() {
+    let server = Server::start(&[], &[("STRATA_NETWORK_ARTIM_TIMEOUT_S", "1")]);
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    server.wait_for_log("ARTIM");
+    let out = echoscu(server.port, "ECHOSCU");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn associations_over_the_cap_wait_for_a_slot() {
+    let server = Server::start(&[], &[("STRATA_LIMITS_MAX_ASSOCIATIONS", "1")]);
+    // Hold the only slot with an idle association.
+    let held = dicom_ul::ClientAssociationOptions::new()
+        .with_abstract_syntax(dicom_dictionary_std::uids::VERIFICATION)
+        .called_ae_title("STRATA")
+        .establish(("127.0.0.1", server.port))
+        .unwrap();
+    let port = server.port;
+    let waiting = std::thread::spawn(move || echoscu(port, "SECOND"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !waiting.is_finished(),
+        "a second association was served beside the first"
+    );
+    assert!(!server.log().contains("calling_ae=SECOND"));
+    held.release().unwrap();
+    let out = waiting.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
