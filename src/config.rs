@@ -174,6 +174,8 @@ pub struct CodecConfig {
     pub device: Device,
     /// Worker threads for codec jobs; 0 = one per core.
     pub threads: usize,
+    /// Memory for decoded chunks kept for retrieval, in MiB.
+    pub cache_mb: usize,
     /// Path of `libonnxruntime.so`; empty = `ORT_DYLIB_PATH`, then the
     /// project's `.runtime/` folder.
     pub onnxruntime_library: PathBuf,
@@ -185,6 +187,7 @@ impl Default for CodecConfig {
             blob_zstd_level: ZstdLevel(12),
             device: Device::default(),
             threads: 0,
+            cache_mb: 512,
             onnxruntime_library: PathBuf::new(),
         }
     }
@@ -391,6 +394,8 @@ impl Config {
             zstd_level: self.codec.blob_zstd_level.get(),
             stable_after_ms: (self.storage.stable_after_s as i64).saturating_mul(1000),
             workers: self.storage.compression_workers.get() as usize,
+            codec_threads: (self.codec.threads > 0).then_some(self.codec.threads),
+            cache_bytes: self.codec.cache_mb.saturating_mul(1 << 20),
         }
     }
 

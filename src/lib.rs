@@ -7,6 +7,13 @@
 //!   through `dicom-ul`).
 //! - [`dimse`]: DIMSE message assembly and one file per service
 //!   (`echo`; `store`, `find`, `get`, `move` to come).
+//! - [`ingest`]: received copies into the index (C-STORE and import).
+//! - [`archive`]: compressed storage: jobs, verification, rebuild, export.
+//! - [`volume`]: the volume type, its file formats and series assembly.
+//! - [`codec`]: the bit-division volume codec (pure functions).
+//! - [`bench`]: the codec benchmark against standard lossless codecs.
+//! - [`dataset`]: byte layout of received data sets (sans-IO).
+//! - [`store`] and [`index`]: files on disk and the SQL index.
 //! - [`runtime`]: ONNX Runtime provisioning and inference sessions.
 //! - [`config`]: validated configuration from file, environment and flags.
 //! - [`logging`]: `tracing` set-up.
@@ -15,6 +22,8 @@
 //! errors onto exit codes.
 
 pub mod archive;
+pub mod bench;
+pub mod codec;
 pub mod config;
 pub mod dataset;
 pub mod dimse;

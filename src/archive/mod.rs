@@ -11,16 +11,25 @@
 //! leaves the spool copy in place, records the error on the job, and the
 //! instance stays retrievable.
 
+mod cache;
 mod export;
 mod headers;
 mod jobs;
+mod volumes;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use std::collections::HashMap;
+
+use crate::codec;
 use crate::index::{Index, IndexError, Location, NewBlob, SpooledInstance};
 use crate::store::{Store, StoreError, hex};
+use crate::volume::assembly;
+
+use cache::{Chunk, ChunkCache};
+use volumes::{HEADERS, Slice, VOLUME};
 
 pub use export::ExportReport;
 pub use jobs::run_jobs;
@@ -38,6 +47,10 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error("zstd: {0}")]
     Zstd(std::io::Error),
+    #[error("codec: {0}")]
+    Codec(#[from] codec::CodecError),
+    #[error(transparent)]
+    Headers(#[from] headers::HeadersError),
     #[error("instance {sop_instance_uid}: {reason}")]
     Corrupt {
         sop_instance_uid: String,
@@ -56,6 +69,10 @@ pub struct Settings {
     pub stable_after_ms: i64,
     /// Compression jobs run at once.
     pub workers: usize,
+    /// Codec threads per job; `None` = one per core.
+    pub codec_threads: Option<usize>,
+    /// Bytes of decoded chunks kept for retrieval.
+    pub cache_bytes: usize,
 }
 
 /// The compressed-storage handle.
@@ -64,6 +81,7 @@ pub struct Archive {
     store: Store,
     index: Index,
     settings: Settings,
+    cache: ChunkCache,
 }
 
 /// What compressing one series did.
@@ -87,6 +105,7 @@ impl Archive {
         Archive {
             store,
             index,
+            cache: ChunkCache::new(settings.cache_bytes),
             settings,
         }
     }
@@ -96,17 +115,135 @@ impl Archive {
         &self.index
     }
 
-    /// Compresses every spooled instance of `series`, verifying each before
-    /// its spool copy goes.
+    /// Compresses every spooled instance of `series`: those that can be
+    /// slices into volumes with the codec, the others one by one with zstd;
+    /// each is verified before its spool copy goes.
     pub async fn compress_series(&self, series: i64) -> Result<SeriesReport, ArchiveError> {
         let mut report = SeriesReport::default();
-        for instance in self.index.spooled_instances(series).await? {
+        let instances = self.index.spooled_instances(series).await?;
+        let (slices, singles) = self.cut_slices(instances).await?;
+        let candidates: Vec<assembly::Candidate> = slices
+            .values()
+            .filter_map(|s| volumes::candidate(&s.instance))
+            .collect();
+        let mut slices = slices;
+        for volume in assembly::assemble(&candidates) {
+            let members: Vec<Slice> = volume.iter().filter_map(|id| slices.remove(id)).collect();
+            let stored = self.pack_volume(members, &mut report).await?;
+            report.bytes_stored += stored;
+        }
+        for instance in singles {
             let stored = self.compress_instance(&instance).await?;
             report.instances += 1;
             report.bytes_received += instance.size_received as u64;
             report.bytes_stored += stored;
         }
         Ok(report)
+    }
+
+    /// Reads the candidates' received copies and cuts their pixel values
+    /// out; instances that cannot be slices come back as singles.
+    async fn cut_slices(
+        &self,
+        instances: Vec<SpooledInstance>,
+    ) -> Result<(HashMap<i64, Slice>, Vec<SpooledInstance>), ArchiveError> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut slices = HashMap::new();
+            let mut singles = Vec::new();
+            for instance in instances {
+                if volumes::candidate(&instance).is_none() {
+                    singles.push(instance);
+                    continue;
+                }
+                let received = store.read(&instance.spool_path)?;
+                match volumes::cut(&instance, &received) {
+                    Some(slice) => {
+                        slices.insert(instance.id, slice);
+                    }
+                    None => singles.push(instance),
+                }
+            }
+            Ok((slices, singles))
+        })
+        .await
+    }
+
+    /// Encodes one volume and its headers, records them, verifies every
+    /// slice, then releases the spool copies. Returns the bytes stored.
+    async fn pack_volume(
+        &self,
+        slices: Vec<Slice>,
+        report: &mut SeriesReport,
+    ) -> Result<u64, ArchiveError> {
+        let store = self.store.clone();
+        let threads = self.settings.codec_threads;
+        let instances: Vec<SpooledInstance> = slices.iter().map(|s| s.instance.clone()).collect();
+        let (container, header_blob) = blocking(move || {
+            let container = volumes::encode(&slices, threads)?;
+            let entries: Vec<headers::SliceHeader> = slices.into_iter().map(|s| s.header).collect();
+            let packed = headers::encode(&entries, 19)?;
+            Ok((store.write_blob(&container)?, store.write_blob(&packed)?))
+        })
+        .await?;
+        let volume_blob = NewBlob {
+            kind: VOLUME.to_owned(),
+            path: container.path.clone(),
+            size: container.size as i64,
+            sha256: container.sha256.clone(),
+        };
+        let headers_blob = NewBlob {
+            kind: HEADERS.to_owned(),
+            path: header_blob.path.clone(),
+            size: header_blob.size as i64,
+            sha256: header_blob.sha256.clone(),
+        };
+        let members: Vec<(i64, Option<i64>)> = instances
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (i.id, Some(k as i64)))
+            .collect();
+        self.index
+            .attach_blob(&volume_blob, &members, Some(&headers_blob), now_ms())
+            .await?;
+        let total = container.size + header_blob.size;
+        let share = total / instances.len().max(1) as u64;
+        for (k, instance) in instances.iter().enumerate() {
+            let location = Location {
+                id: instance.id,
+                sop_instance_uid: instance.sop_instance_uid.clone(),
+                sha256: instance.sha256.clone(),
+                blob_kind: Some(VOLUME.to_owned()),
+                blob_path: Some(container.path.clone()),
+                blob_slice: Some(k as i64),
+                header_path: Some(header_blob.path.clone()),
+                ..Location::default()
+            };
+            self.check(&location).await?;
+            self.release(instance, share).await?;
+            report.instances += 1;
+            report.bytes_received += instance.size_received as u64;
+        }
+        Ok(total)
+    }
+
+    async fn release(
+        &self,
+        instance: &SpooledInstance,
+        size_stored: u64,
+    ) -> Result<(), ArchiveError> {
+        self.index
+            .release_spool(instance.id, size_stored as i64)
+            .await?;
+        if !self.index.spool_path_in_use(&instance.spool_path).await? {
+            self.store.remove(&instance.spool_path).await?;
+        }
+        Ok(())
+    }
+
+    /// Chunks decoded so far for retrieval (cache misses).
+    pub fn decoded_chunks(&self) -> u64 {
+        self.cache.decoded()
     }
 
     async fn compress_instance(&self, instance: &SpooledInstance) -> Result<u64, ArchiveError> {
@@ -154,8 +291,9 @@ impl Archive {
             return blocking(move || Ok(store.read(&spool)?)).await;
         }
         let store = self.store.clone();
+        let cache = self.cache.clone();
         let location = location.clone();
-        blocking(move || rebuild_from_blob(&store, &location)).await
+        blocking(move || rebuild_from_blob(&store, &cache, &location)).await
     }
 
     /// Rebuilds `location` and compares its sha256 with the recorded one.
@@ -182,15 +320,23 @@ impl Archive {
         for location in self.index.locations(study).await? {
             report.checked += 1;
             report.from_spool += usize::from(location.spool_path.is_some());
-            if let Err(e) = self.check(&location).await {
-                report.failures.push(e.to_string());
+            match self.check(&location).await {
+                Ok(()) => {}
+                Err(e @ ArchiveError::Corrupt { .. }) => report.failures.push(e.to_string()),
+                Err(e) => report
+                    .failures
+                    .push(format!("instance {}: {e}", location.sop_instance_uid)),
             }
         }
         Ok(report)
     }
 }
 
-fn rebuild_from_blob(store: &Store, location: &Location) -> Result<Vec<u8>, ArchiveError> {
+fn rebuild_from_blob(
+    store: &Store,
+    cache: &ChunkCache,
+    location: &Location,
+) -> Result<Vec<u8>, ArchiveError> {
     let missing = || ArchiveError::Missing {
         id: location.id,
         sop_instance_uid: location.sop_instance_uid.clone(),
@@ -204,11 +350,50 @@ fn rebuild_from_blob(store: &Store, location: &Location) -> Result<Vec<u8>, Arch
                 reason: format!("blob {path}: {e}"),
             })
         }
+        Some(VOLUME) => rebuild_slice(store, cache, location, path),
         other => Err(ArchiveError::Corrupt {
             sop_instance_uid: location.sop_instance_uid.clone(),
             reason: format!("unknown blob kind {other:?}"),
         }),
     }
+}
+
+/// Header + decoded pixel words + trailer of one slice of a volume.
+fn rebuild_slice(
+    store: &Store,
+    cache: &ChunkCache,
+    location: &Location,
+    container_path: &str,
+) -> Result<Vec<u8>, ArchiveError> {
+    let corrupt = |reason: String| ArchiveError::Corrupt {
+        sop_instance_uid: location.sop_instance_uid.clone(),
+        reason,
+    };
+    let z = location
+        .blob_slice
+        .and_then(|z| usize::try_from(z).ok())
+        .ok_or_else(|| corrupt("volume slice without an index".into()))?;
+    let header_path = location
+        .header_path
+        .as_deref()
+        .ok_or_else(|| corrupt("volume slice without a headers blob".into()))?;
+    let header = headers::entry(&store.read(header_path)?, z)?;
+    let container = store.read(container_path)?;
+    let limits = codec::Limits::default();
+    let info = codec::read_header(&container, &limits)?;
+    let c = z / info.chunk_slices.max(1);
+    let chunk = cache.get_or_decode(container_path, c, || {
+        let (h, words) = codec::decode_one_chunk(&container, &limits, &codec::builtin_models(), c)?;
+        Ok::<_, ArchiveError>(Chunk {
+            first_slice: h.chunk_range(c).0,
+            slice_words: h.dims[1] * h.dims[2],
+            words: std::sync::Arc::new(words),
+        })
+    })?;
+    let words = chunk
+        .slice(z)
+        .ok_or_else(|| corrupt(format!("slice {z} not in chunk {c}")))?;
+    Ok(volumes::splice(&header, words, info.format.bits_allocated))
 }
 
 /// Runs CPU or file work off the async threads.

@@ -2,6 +2,7 @@
 //! with a `run` method. `anyhow` lives here and in `main` only.
 
 mod archive;
+mod codec;
 mod runtime;
 mod serve;
 
@@ -38,6 +39,15 @@ enum Command {
     Verify(archive::VerifyArgs),
     /// Write instances as Part-10 files (imported files byte for byte).
     Export(archive::ExportArgs),
+    /// Compress a volume (DICOM series folder, .npy, NIfTI, NRRD) into a
+    /// Strata container.
+    Compress(codec::CompressArgs),
+    /// Decompress a Strata container to .npy or NIfTI.
+    Decompress(codec::DecompressArgs),
+    /// Print a container's header.
+    Info(codec::InfoArgs),
+    /// Benchmark strata against JPEG-LS, JPEG XL, zstd and zlib.
+    Bench(codec::BenchArgs),
     /// Locate and load ONNX Runtime, report its build and device, and
     /// optionally open a model.
     Runtime(runtime::RuntimeArgs),
@@ -53,6 +63,10 @@ impl Cli {
             Command::Verify(args) => args.run(self.log_format),
             Command::Export(args) => args.run(self.log_format),
             Command::Runtime(args) => args.run(self.log_format),
+            Command::Compress(args) => args.run(),
+            Command::Decompress(args) => args.run(),
+            Command::Info(args) => args.run(),
+            Command::Bench(args) => args.run(),
         }
     }
 }

@@ -411,7 +411,12 @@ impl Session {
         if !matches!(waiting, Ok(Ok(n)) if n > 0) {
             return Ok(false);
         }
-        match self.association.receive().await.map_err(AssociationError::Network)? {
+        match self
+            .association
+            .receive()
+            .await
+            .map_err(AssociationError::Network)?
+        {
             Pdu::PData { data } => {
                 for value in data {
                     if let Some(Fragment::Command(c)) = self.assembler.push(value)?

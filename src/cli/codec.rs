@@ -1,0 +1,262 @@
+//! The codec subcommands of the `strata` binary: `compress`, `decompress`, `info`, `bench`.
+//!
+//! Owns argument parsing (clap derive), file I/O, progress bars and the mapping of
+//! library errors to `anyhow` reports. All compression work is delegated to
+//! [`strata::codec`], [`strata::volume`] and [`strata::bench`].
+//!
+//! Invariant: `decompress` of a `compress` output writes the input's words unchanged.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use strata::bench::{self, BenchOptions};
+use strata::codec::{self, EncodeOptions, Limits, MsbvCodec, model::id_to_string};
+use strata::volume::{self, Volume};
+
+/// Standard codec for the MSBV.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MsbvChoice {
+    /// Chosen per volume together with d by trial encoding.
+    Auto,
+    /// JPEG-LS (CharLS).
+    Jpegls,
+    /// JPEG XL lossless (libjxl).
+    Jxl,
+}
+
+/// Encoder settings shared by `compress` and `bench`.
+#[derive(Args, Debug, Clone)]
+pub struct EncoderArgs {
+    /// LSBV planes d (default: chosen per volume by trial encoding).
+    #[arg(long)]
+    pub lsb_bits: Option<u8>,
+    /// Slices per independently decodable chunk.
+    #[arg(long, default_value_t = codec::DEFAULT_CHUNK_SLICES)]
+    pub chunk_slices: usize,
+    /// Codec of the most significant bit-volume.
+    #[arg(long, value_enum, default_value_t = MsbvChoice::Auto)]
+    pub msbv: MsbvChoice,
+    /// JPEG XL effort for the MSBV when `--msbv jxl` (1-10).
+    #[arg(long, default_value_t = 7)]
+    pub effort: u8,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl EncoderArgs {
+    fn options(&self) -> EncodeOptions {
+        let msbv = match self.msbv {
+            MsbvChoice::Auto => None,
+            MsbvChoice::Jpegls => Some(MsbvCodec::JpegLs),
+            MsbvChoice::Jxl => Some(MsbvCodec::JpegXl {
+                effort: self.effort,
+            }),
+        };
+        EncodeOptions {
+            lsb_bits: self.lsb_bits,
+            chunk_slices: self.chunk_slices,
+            msbv,
+            threads: self.threads,
+        }
+    }
+}
+
+/// `strata compress IN OUT`: a DICOM series folder, DICOM file, .npy, .nii(.gz) or .nrrd
+/// to a Strata container.
+#[derive(Args, Debug)]
+pub struct CompressArgs {
+    /// Input volume.
+    pub input: PathBuf,
+    /// Output container.
+    pub output: PathBuf,
+    /// Encoder settings.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+fn chunk_bar(chunks: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(chunks as u64);
+    let style = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} chunks {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn read_volume(path: &Path) -> Result<Volume> {
+    volume::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+impl CompressArgs {
+    /// Runs the subcommand.
+    pub fn run(self) -> Result<()> {
+        let vol = read_volume(&self.input)?;
+        let opts = self.encoder.options();
+        let bar = chunk_bar(vol.dims[0].div_ceil(opts.chunk_slices.max(1)), "compress");
+        let start = Instant::now();
+        let model = codec::ContextModelFactory;
+        let bytes = codec::encode_observed(&vol.view(), &opts, &model, &|| bar.inc(1))?;
+        bar.finish_and_clear();
+        std::fs::write(&self.output, &bytes)
+            .with_context(|| format!("writing {}", self.output.display()))?;
+        let bpv = bytes.len() as f64 * 8.0 / vol.words.len() as f64;
+        let ratio = vol.raw_bytes() as f64 / bytes.len() as f64;
+        println!(
+            "{}: {:?} voxels, {} -> {} bytes ({bpv:.3} bits/voxel, ratio {ratio:.2}) in {:.2} s",
+            self.output.display(),
+            vol.dims,
+            vol.raw_bytes(),
+            bytes.len(),
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+/// `strata decompress IN OUT`: a Strata container to .npy (or NIfTI when OUT ends .nii/.nii.gz).
+#[derive(Args, Debug)]
+pub struct DecompressArgs {
+    /// Input container.
+    pub input: PathBuf,
+    /// Output .npy, .nii or .nii.gz.
+    pub output: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl DecompressArgs {
+    /// Runs the subcommand.
+    pub fn run(self) -> Result<()> {
+        let bytes = std::fs::read(&self.input)
+            .with_context(|| format!("reading {}", self.input.display()))?;
+        let limits = Limits::default();
+        let header = codec::read_header(&bytes, &limits)?;
+        let bar = chunk_bar(header.chunks.len(), "decompress");
+        let models = codec::builtin_models();
+        let dec = codec::decode_observed(&bytes, &limits, &models, self.threads, &|| bar.inc(1))?;
+        bar.finish_and_clear();
+        let vol = Volume {
+            dims: dec.dims,
+            format: dec.format,
+            words: dec.words,
+        };
+        volume::write(&self.output, &vol)
+            .with_context(|| format!("writing {}", self.output.display()))?;
+        println!("{}: {:?} voxels written", self.output.display(), vol.dims);
+        Ok(())
+    }
+}
+
+/// `strata info FILE`: prints the container header and chunk table.
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Container file.
+    pub file: PathBuf,
+    /// Also list every chunk.
+    #[arg(long)]
+    pub chunks: bool,
+}
+
+impl InfoArgs {
+    /// Runs the subcommand.
+    pub fn run(self) -> Result<()> {
+        let bytes = std::fs::read(&self.file)
+            .with_context(|| format!("reading {}", self.file.display()))?;
+        let h = codec::read_header(&bytes, &Limits::default())?;
+        let f = &h.format;
+        println!(
+            "file:          {} ({} bytes)",
+            self.file.display(),
+            bytes.len()
+        );
+        println!("container:     version {}", codec::container::VERSION);
+        println!(
+            "geometry:      {} slices x {} rows x {} columns",
+            h.dims[0], h.dims[1], h.dims[2]
+        );
+        println!(
+            "samples:       {} bits allocated, {} stored, {}",
+            f.bits_allocated,
+            f.bits_stored,
+            if f.signed { "signed" } else { "unsigned" }
+        );
+        println!("values:       offset {}, {} bits", h.offset, h.value_bits);
+        println!(
+            "split:         d = {} LSBV planes, {} MSBV bits",
+            h.lsb_bits,
+            h.value_bits - h.lsb_bits
+        );
+        println!("MSBV codec:    {}", h.msbv.name());
+        println!("LSBV model:    {}", id_to_string(&h.model));
+        println!(
+            "chunks:        {} of {} slices (batch {})",
+            h.chunks.len(),
+            h.chunk_slices,
+            h.batch
+        );
+        println!(
+            "bits/voxel:    {:.3}",
+            bytes.len() as f64 * 8.0 / h.voxels() as f64
+        );
+        if self.chunks {
+            for (i, c) in h.chunks.iter().enumerate() {
+                println!(
+                    "  chunk {i}: offset {} length {} checksum {:016x}",
+                    c.offset, c.length, c.checksum
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `strata bench PATH...`: strata against JPEG-LS, JPEG XL e7/e9, zstd -19 and zlib-6.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Volumes (DICOM folders or files, .npy, .nii(.gz), .nrrd).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Skip JPEG XL effort 9 (slow).
+    #[arg(long)]
+    pub no_e9: bool,
+    /// Encoder settings of strata.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+}
+
+impl BenchArgs {
+    /// Runs the subcommand.
+    pub fn run(self) -> Result<()> {
+        let opts = BenchOptions {
+            strata: self.encoder.options(),
+            jxl_e9: !self.no_e9,
+        };
+        println!("{}", bench::TABLE_HEADER);
+        let mut all_lossless = true;
+        for path in &self.paths {
+            let vol = read_volume(path)?;
+            let label = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let bar = ProgressBar::new_spinner().with_message(format!("bench {label}"));
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let results = bench::bench_volume(&vol, &opts);
+            bar.finish_and_clear();
+            all_lossless &= results.iter().all(|r| r.lossless);
+            for row in bench::table_rows(&label, &vol, &results) {
+                println!("{row}");
+            }
+        }
+        if !all_lossless {
+            bail!("a codec failed its round trip (see the lossless column)");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! The real `strata` binary in a fresh directory: compress, info, decompress to .npy and
+//! NIfTI, and the words read back unchanged.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use strata::codec::SampleFormat;
+use strata::volume::{self, Volume};
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn strata(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "strata {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn compress_info_decompress_round_trip() {
+    let dir = fresh_dir("rt");
+    let dims = [5, 17, 13];
+    let format = SampleFormat {
+        bits_allocated: 16,
+        bits_stored: 12,
+        signed: true,
+    };
+    let words = (0..dims.iter().product::<usize>())
+        .map(|i| ((i * 37) % 3000) as u16 ^ 0x8000)
+        .collect();
+    let vol = Volume {
+        dims,
+        format,
+        words,
+    };
+    let (npy, packed, back, nii) = (
+        dir.join("in.npy"),
+        dir.join("v.strata"),
+        dir.join("out.npy"),
+        dir.join("out.nii.gz"),
+    );
+    volume::npy::write(&npy, &vol).unwrap();
+    strata(&["compress".as_ref(), npy.as_os_str(), packed.as_os_str()]);
+    let info = strata(&["info".as_ref(), packed.as_os_str()]);
+    assert!(info.contains("5 slices x 17 rows x 13 columns"), "{info}");
+    strata(&["decompress".as_ref(), packed.as_os_str(), back.as_os_str()]);
+    strata(&["decompress".as_ref(), packed.as_os_str(), nii.as_os_str()]);
+    for out in [back, nii] {
+        let read = volume::read(&out).unwrap();
+        assert_eq!(read.dims, vol.dims);
+        assert_eq!(read.words, vol.words, "{}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn corrupt_input_is_a_failure_with_a_message() {
+    let dir = fresh_dir("bad");
+    let bad = dir.join("bad.strata");
+    std::fs::write(&bad, b"not a container").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("info")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad magic"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
