@@ -129,7 +129,12 @@ impl Archive {
         let mut slices = slices;
         for volume in assembly::assemble(&candidates) {
             let members: Vec<Slice> = volume.iter().filter_map(|id| slices.remove(id)).collect();
-            let stored = self.pack_volume(members, &mut report).await?;
+            let stored = self.pack_volume(members, false, &mut report).await?;
+            report.bytes_stored += stored;
+        }
+        // What is left is multi-frame: each instance a volume of its own.
+        for (_, slice) in slices {
+            let stored = self.pack_volume(vec![slice], true, &mut report).await?;
             report.bytes_stored += stored;
         }
         for instance in singles {
@@ -152,7 +157,7 @@ impl Archive {
             let mut slices = HashMap::new();
             let mut singles = Vec::new();
             for instance in instances {
-                if volumes::candidate(&instance).is_none() {
+                if !volumes::codable(&instance) {
                     singles.push(instance);
                     continue;
                 }
@@ -171,9 +176,11 @@ impl Archive {
 
     /// Encodes one volume and its headers, records them, verifies every
     /// slice, then releases the spool copies. Returns the bytes stored.
+    /// `whole`: one multi-frame instance whose frames are the slices.
     async fn pack_volume(
         &self,
         slices: Vec<Slice>,
+        whole: bool,
         report: &mut SeriesReport,
     ) -> Result<u64, ArchiveError> {
         let store = self.store.clone();
@@ -201,7 +208,7 @@ impl Archive {
         let members: Vec<(i64, Option<i64>)> = instances
             .iter()
             .enumerate()
-            .map(|(k, i)| (i.id, Some(k as i64)))
+            .map(|(k, i)| (i.id, (!whole).then_some(k as i64)))
             .collect();
         self.index
             .attach_blob(&volume_blob, &members, Some(&headers_blob), now_ms())
@@ -215,7 +222,7 @@ impl Archive {
                 sha256: instance.sha256.clone(),
                 blob_kind: Some(VOLUME.to_owned()),
                 blob_path: Some(container.path.clone()),
-                blob_slice: Some(k as i64),
+                blob_slice: (!whole).then_some(k as i64),
                 header_path: Some(header_blob.path.clone()),
                 ..Location::default()
             };
@@ -369,17 +376,23 @@ fn rebuild_slice(
         sop_instance_uid: location.sop_instance_uid.clone(),
         reason,
     };
-    let z = location
-        .blob_slice
-        .and_then(|z| usize::try_from(z).ok())
-        .ok_or_else(|| corrupt("volume slice without an index".into()))?;
     let header_path = location
         .header_path
         .as_deref()
         .ok_or_else(|| corrupt("volume slice without a headers blob".into()))?;
-    let header = headers::entry(&store.read(header_path)?, z)?;
     let container = store.read(container_path)?;
     let limits = codec::Limits::default();
+    let Some(z) = location.blob_slice.and_then(|z| usize::try_from(z).ok()) else {
+        // A multi-frame instance: the whole volume is its pixel data.
+        let header = headers::entry(&store.read(header_path)?, 0)?;
+        let volume = codec::decode(&container, &limits, None)?;
+        return Ok(volumes::splice(
+            &header,
+            &volume.words,
+            volume.format.bits_allocated,
+        ));
+    };
+    let header = headers::entry(&store.read(header_path)?, z)?;
     let info = codec::read_header(&container, &limits)?;
     let c = z / info.chunk_slices.max(1);
     let chunk = cache.get_or_decode(container_path, c, || {

@@ -2,7 +2,8 @@
 //! be slices (one frame, one sample per pixel, native 8- or 16-bit pixel
 //! data in a little-endian syntax) are assembled into volumes
 //! ([`crate::volume::assembly`]) and compressed with the bit-division codec;
-//! the bytes around each slice's pixel values go into a headers blob.
+//! the bytes around each slice's pixel values go into a headers blob. A
+//! multi-frame instance is a volume of its own, frames in stored order.
 //!
 //! Invariant: for every slice, headers prefix + the decoded words as
 //! little-endian bytes + headers suffix is the received copy, byte for byte;
@@ -29,19 +30,30 @@ pub struct Slice {
     pub words: Vec<u16>,
 }
 
-/// Whether the index attributes allow `instance` to be a slice.
-pub fn candidate(instance: &SpooledInstance) -> Option<Candidate> {
+/// Whether the index attributes allow the pixel data of `instance` to go
+/// into the codec: native little-endian, one sample per pixel, 8 or 16 bits.
+pub fn codable(instance: &SpooledInstance) -> bool {
     let native = matches!(
         TransferSyntax::from_uid(&instance.transfer_syntax_uid),
         TransferSyntax::ImplicitVrLittleEndian | TransferSyntax::ExplicitVrLittleEndian
     );
-    let fits = native
+    native
         && instance.samples_per_pixel == 1
-        && instance.number_of_frames <= 1
         && matches!(instance.bits_allocated, 8 | 16)
         && (1..=instance.bits_allocated).contains(&instance.bits_stored)
         && instance.rows > 0
-        && instance.columns > 0;
+        && instance.columns > 0
+}
+
+/// A multi-frame instance is a volume of its own, its frames the slices in
+/// their stored order (reordering them would change the bytes).
+pub fn is_multiframe(instance: &SpooledInstance) -> bool {
+    instance.number_of_frames > 1
+}
+
+/// The assembly candidate of a single-frame codable instance.
+pub fn candidate(instance: &SpooledInstance) -> Option<Candidate> {
+    let fits = codable(instance) && !is_multiframe(instance);
     fits.then(|| Candidate {
         id: instance.id,
         rows: instance.rows as u32,
@@ -72,7 +84,8 @@ pub fn cut(instance: &SpooledInstance, received: &[u8]) -> Option<Slice> {
         return None;
     };
     let bytes_per_word = (instance.bits_allocated / 8) as usize;
-    let needed = (instance.rows * instance.columns) as usize * bytes_per_word;
+    let frames = instance.number_of_frames.max(1) as usize;
+    let needed = (instance.rows * instance.columns) as usize * frames * bytes_per_word;
     if (length as usize) < needed {
         return None;
     }
@@ -105,11 +118,16 @@ pub fn encode(slices: &[Slice], threads: Option<usize>) -> Result<Vec<u8>, codec
         bits_stored: first.bits_stored as u8,
         signed: first.pixel_representation == 1,
     };
-    let dims = [slices.len(), first.rows as usize, first.columns as usize];
-    let mut words = Vec::with_capacity(dims.iter().product());
+    let mut words = Vec::new();
     for slice in slices {
         words.extend_from_slice(&slice.words);
     }
+    let plane = (first.rows * first.columns) as usize;
+    let dims = [
+        words.len() / plane,
+        first.rows as usize,
+        first.columns as usize,
+    ];
     let view = VolumeView {
         dims,
         format,

@@ -124,6 +124,7 @@ impl StatsArgs {
             println!("studies:        {}", s.studies);
             println!("series:         {}", s.series);
             println!("instances:      {}", s.instances);
+            println!("volumes:        {}", s.volumes);
             println!("bytes received: {}", s.bytes_received);
             println!("bytes stored:   {}", s.bytes_stored);
             println!("ratio:          {ratio:.3}");

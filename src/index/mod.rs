@@ -151,6 +151,8 @@ pub struct Stats {
     pub studies: i64,
     pub series: i64,
     pub instances: i64,
+    /// Codec containers (volumes) in the store.
+    pub volumes: i64,
     pub bytes_received: i64,
     pub bytes_stored: i64,
 }
@@ -255,6 +257,7 @@ impl Index {
             studies: count("SELECT COUNT(*) FROM studies").await?,
             series: count("SELECT COUNT(*) FROM series").await?,
             instances: count("SELECT COUNT(*) FROM instances WHERE is_current = 1").await?,
+            volumes: count("SELECT COUNT(*) FROM blobs WHERE kind = 'volume'").await?,
             bytes_received: count(
                 "SELECT CAST(COALESCE(SUM(size_received), 0) AS BIGINT) FROM instances WHERE is_current = 1",
             )

@@ -154,14 +154,17 @@ fn describe(o: &InMemDicomObject, path: &Path) -> Result<NewInstance, AttributeE
     })
 }
 
-/// The value as text without padding; empty when absent.
+/// The value as text without padding; empty when absent. A value the
+/// sender encoded as UN (or OB) is read as the text its bytes hold.
 fn text(o: &InMemDicomObject, tag: Tag) -> String {
-    o.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).trim_start().to_owned())
-        .unwrap_or_default()
+    let Some(element) = o.element_opt(tag).ok().flatten() else {
+        return String::new();
+    };
+    let raw = match element.value().primitive() {
+        Some(dicom_core::PrimitiveValue::U8(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => element.to_str().map(|s| s.into_owned()).unwrap_or_default(),
+    };
+    raw.trim_end_matches(['\0', ' ']).trim_start().to_owned()
 }
 
 /// The first value as an integer; 0 when absent or not numeric.

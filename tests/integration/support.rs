@@ -285,6 +285,11 @@ fn listening_port(line: &str) -> Option<u16> {
 
 /// Runs a command to completion with a timeout of one minute.
 pub fn run(command: &mut Command) -> Output {
+    run_within(command, 60)
+}
+
+/// Runs a command to completion with a timeout of `seconds`.
+pub fn run_within(command: &mut Command, seconds: u64) -> Output {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -295,7 +300,7 @@ pub fn run(command: &mut Command) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    rx.recv_timeout(Duration::from_secs(60))
+    rx.recv_timeout(Duration::from_secs(seconds))
         .expect("command timed out")
         .expect("command failed to run")
 }

@@ -6,8 +6,9 @@ Usage:
   qr_scu.py move PORT MODEL DESTINATION KEY=VALUE...
 
 MODEL is "study" or "patient". For get, STORAGE_CLASSES is a comma-separated
-list of SOP Class UIDs the SCU offers to receive (any transfer syntax the
-archive might hold); each received data set is reported with the sha256 of
+list of SOP Class UIDs the SCU offers to receive (one context each, with the
+common transfer syntaxes), or of CLASS@SYNTAX pairs (one context each with
+that syntax alone, so the archive must send exactly that syntax); each received data set is reported with the sha256 of
 its bytes exactly as they came off the wire. Keys name DICOM keywords;
 a key without "=" is a return key.
 """
@@ -71,9 +72,13 @@ def main():
         keys = sys.argv[5:]
         ae.add_requested_context(cls)
         roles = []
-        for uid in storage:
-            ae.add_requested_context(uid, SYNTAXES)
-            roles.append(build_role(uid, scp_role=True))
+        seen = set()
+        for entry in storage:
+            uid, _, ts = entry.partition("@")
+            ae.add_requested_context(uid, [ts] if ts else SYNTAXES)
+            if uid not in seen:
+                seen.add(uid)
+                roles.append(build_role(uid, scp_role=True))
 
         get_context = []
 
