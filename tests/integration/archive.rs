@@ -200,17 +200,6 @@ fn consecutive_slices_decode_each_chunk_once(db: Db) {
     });
 }
 
-macro_rules! on_both_indexes {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(crate::support::Db::Sqlite) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(crate::support::Db::Postgres) })*
-        }
-    };
-}
-
 on_both_indexes!(
     stable_series_are_compressed_by_the_running_node,
     compress_pending_then_verify_and_detect_corruption,

@@ -631,17 +631,6 @@ fn every_corpus_file_comes_back_byte_for_byte(db: Db) {
     assert_eq!(delivered(&after), expected, "after compression");
 }
 
-macro_rules! on_both_indexes {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(crate::support::Db::Sqlite) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(crate::support::Db::Postgres) })*
-        }
-    };
-}
-
 on_both_indexes!(
     find_at_every_level_with_each_matching_type,
     find_refusals,

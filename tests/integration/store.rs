@@ -507,18 +507,6 @@ pub fn walk_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Runs each test once on the embedded SQLite index and once on PostgreSQL.
-macro_rules! on_both_indexes {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(crate::support::Db::Sqlite) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(crate::support::Db::Postgres) })*
-        }
-    };
-}
-
 on_both_indexes!(
     storescu_ct_series_is_kept_byte_for_byte,
     pynetdicom_odd_files_are_kept_exactly_as_sent,
