@@ -631,6 +631,49 @@ fn every_corpus_file_comes_back_byte_for_byte(db: Db) {
     assert_eq!(delivered(&after), expected, "after compression");
 }
 
+fn movescu_to_a_dcmtk_storescp_destination(db: Db) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let scp_port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!("[move_destinations]\nSTORESCP = {{ host = \"127.0.0.1\", port = {scp_port} }}\n"),
+    )
+    .unwrap();
+    let server = Server::start_on(db, &["--config", config.to_str().unwrap()], &[]);
+    let files: Vec<PathBuf> = series_files("mr_brain1").into_iter().take(5).collect();
+    store_scu(server.port, &files);
+    let received = dir.path().join("received");
+    std::fs::create_dir(&received).unwrap();
+    let mut scp = Command::new(tool("storescp"))
+        .args(["-od", received.to_str().unwrap(), &scp_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let study = study_uid_of("mr_brain1/IM0001.dcm");
+    let out = run(Command::new(tool("movescu")).args([
+        "-S",
+        "-aec",
+        "STRATA",
+        "-aem",
+        "STORESCP",
+        "127.0.0.1",
+        &server.port.to_string(),
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        &format!("StudyInstanceUID={study}"),
+    ]));
+    let _ = scp.kill();
+    let _ = scp.wait();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 5);
+}
+
 on_both_indexes!(
     find_at_every_level_with_each_matching_type,
     find_refusals,
@@ -641,5 +684,6 @@ on_both_indexes!(
     c_cancel_during_a_long_get_stops_it,
     find_honours_the_stored_character_set,
     every_corpus_file_comes_back_byte_for_byte,
+    movescu_to_a_dcmtk_storescp_destination,
     move_to_a_destination_that_stops_answering_times_out_and_counts,
 );
