@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
-use super::{Archive, now_ms};
+use super::Archive;
+use crate::index::now_ms;
 
 /// How often the loop looks for stable series and pending jobs.
 const TICK: Duration = Duration::from_secs(1);

@@ -17,14 +17,12 @@ mod headers;
 mod jobs;
 mod volumes;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sha2::{Digest, Sha256};
 
 use std::collections::HashMap;
 
 use crate::codec;
-use crate::index::{Index, IndexError, Location, NewBlob, SpooledInstance};
+use crate::index::{Index, IndexError, Location, NewBlob, SpooledInstance, now_ms};
 use crate::store::{Store, StoreError, hex};
 use crate::volume::assembly;
 
@@ -120,6 +118,7 @@ impl Archive {
     /// each is verified before its spool copy goes.
     pub async fn compress_series(&self, series: i64) -> Result<SeriesReport, ArchiveError> {
         let mut report = SeriesReport::default();
+        self.resume_verification(series, &mut report).await?;
         let instances = self.index.spooled_instances(series).await?;
         let (slices, singles) = self.cut_slices(instances).await?;
         let candidates: Vec<assembly::Candidate> = slices
@@ -239,11 +238,40 @@ impl Archive {
         instance: &SpooledInstance,
         size_stored: u64,
     ) -> Result<(), ArchiveError> {
-        self.index
-            .release_spool(instance.id, size_stored as i64)
-            .await?;
-        if !self.index.spool_path_in_use(&instance.spool_path).await? {
-            self.store.remove(&instance.spool_path).await?;
+        self.release_spool(instance.id, &instance.spool_path, size_stored)
+            .await
+    }
+
+    async fn release_spool(
+        &self,
+        id: i64,
+        spool_path: &str,
+        size_stored: u64,
+    ) -> Result<(), ArchiveError> {
+        self.index.release_spool(id, size_stored as i64).await?;
+        if !self.index.spool_path_in_use(spool_path).await? {
+            self.store.remove(spool_path).await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes what a stopped job left: instances whose blob is recorded
+    /// but whose spool copy was not yet released are verified against that
+    /// blob and released; nothing is encoded again.
+    async fn resume_verification(
+        &self,
+        series: i64,
+        report: &mut SeriesReport,
+    ) -> Result<(), ArchiveError> {
+        for (mut location, share) in self.index.unverified_instances(series).await? {
+            let Some(spool_path) = location.spool_path.take() else {
+                continue;
+            };
+            self.check(&location).await?;
+            self.release_spool(location.id, &spool_path, share.max(0) as u64)
+                .await?;
+            report.instances += 1;
+            report.bytes_stored += share.max(0) as u64;
         }
         Ok(())
     }
@@ -416,10 +444,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .expect("archive worker panicked")
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -284,6 +284,13 @@ fn stored_instance(row: &AnyRow) -> Result<StoredInstance, IndexError> {
     })
 }
 
+/// Now, in Unix milliseconds: the unit of every time the index records.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The URL without its password, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

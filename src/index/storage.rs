@@ -74,7 +74,7 @@ impl Index {
     pub async fn stable_series(&self, stable_before_ms: i64) -> Result<Vec<i64>, IndexError> {
         let rows = sqlx::query(
             "SELECT DISTINCT s.id FROM series s JOIN instances i ON i.series = s.id \
-             WHERE i.blob IS NULL AND i.spool_path IS NOT NULL AND s.last_received_ms <= $1 \
+             WHERE i.spool_path IS NOT NULL AND s.last_received_ms <= $1 \
              ORDER BY s.id",
         )
         .bind(stable_before_ms)
@@ -283,6 +283,37 @@ impl Index {
 }
 
 impl Index {
+    /// Instances of `series` already pointing at a blob whose spool copy is
+    /// still there: a job stopped between recording the blob and verifying
+    /// it. Each comes with its share of the blob's bytes.
+    pub async fn unverified_instances(
+        &self,
+        series: i64,
+    ) -> Result<Vec<(Location, i64)>, IndexError> {
+        let sql = format!(
+            "{LOCATION_SELECT} WHERE i.series = $1 AND i.blob IS NOT NULL AND i.spool_path IS NOT NULL \
+             ORDER BY i.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(series)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let location = location(row)?;
+            let share = sqlx::query(
+                "SELECT CAST(b.size / (SELECT COUNT(*) FROM instances x WHERE x.blob = b.id) AS BIGINT) \
+                 FROM blobs b JOIN instances i ON i.blob = b.id WHERE i.id = $1",
+            )
+            .bind(location.id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get::<i64, _>(0)?;
+            out.push((location, share));
+        }
+        Ok(out)
+    }
+
     /// Where the current instances within `scope` live (C-GET, C-MOVE), in
     /// series and instance order.
     pub async fn locations_in(&self, scope: &super::Scope) -> Result<Vec<Location>, IndexError> {

@@ -13,10 +13,9 @@ mod attributes;
 mod import;
 
 use std::collections::HashSet;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::DuplicatePolicy;
-use crate::index::{Index, IndexError, InsertOutcome};
+use crate::index::{Index, IndexError, InsertOutcome, now_ms};
 use crate::store::{Recovery, Spooled, Store, StoreError};
 
 pub use attributes::AttributeError;
@@ -183,10 +182,4 @@ impl Ingest {
         }
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

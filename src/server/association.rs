@@ -465,7 +465,6 @@ impl Session {
         command: Command,
         identifier: Vec<u8>,
     ) -> Result<(), AssociationError> {
-        let pc_id = command.presentation_context_id;
         let targets = match self.retrieve_targets(&command, &identifier).await {
             Ok(t) => t,
             Err(r) => {
@@ -494,17 +493,8 @@ impl Session {
             if cancelled {
                 break;
             }
-            if counts.remaining > 0 {
-                let pending = retrieve_response(
-                    &command,
-                    command_field::C_GET_RSP,
-                    status::PENDING,
-                    &counts,
-                    true,
-                    None,
-                )?;
-                self.send_command(pc_id, pending).await?;
-            }
+            self.send_progress(&command, command_field::C_GET_RSP, &counts)
+                .await?;
         }
         self.finish_retrieve(&command, command_field::C_GET_RSP, counts, cancelled)
             .await
@@ -517,7 +507,6 @@ impl Session {
         command: Command,
         identifier: Vec<u8>,
     ) -> Result<(), AssociationError> {
-        let pc_id = command.presentation_context_id;
         let destination = command
             .object
             .element_opt(dicom_dictionary_std::tags::MOVE_DESTINATION)
@@ -608,17 +597,8 @@ impl Session {
             } else {
                 self.record_sub_operation(&mut counts, target, result)?;
             }
-            if counts.remaining > 0 {
-                let pending = retrieve_response(
-                    &command,
-                    command_field::C_MOVE_RSP,
-                    status::PENDING,
-                    &counts,
-                    true,
-                    None,
-                )?;
-                self.send_command(pc_id, pending).await?;
-            }
+            self.send_progress(&command, command_field::C_MOVE_RSP, &counts)
+                .await?;
         }
         if broken {
             let _ = outgoing.abort().await;
@@ -690,6 +670,22 @@ impl Session {
                 Ok(false)
             }
         }
+    }
+
+    /// A pending C-GET-RSP / C-MOVE-RSP with the counts, while sub-operations
+    /// remain.
+    async fn send_progress(
+        &mut self,
+        command: &Command,
+        field: u16,
+        counts: &Counts,
+    ) -> Result<(), AssociationError> {
+        if counts.remaining == 0 {
+            return Ok(());
+        }
+        let pending = retrieve_response(command, field, status::PENDING, counts, true, None)?;
+        self.send_command(command.presentation_context_id, pending)
+            .await
     }
 
     async fn refuse_retrieve(

@@ -4,6 +4,7 @@
 //! The corpus lives in `$STRATA_TESTDATA` (default
 //! `<manifest dir>/.testdata/corpus`, provisioned by `make testdata`).
 
+use crate::corpus_root;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -12,18 +13,6 @@ use strata::dataset::{
     Error, Layout, Length, Limits, Tag, TransferSyntax, Unsupported, cut_pixel_data, scan, splice,
     split_part10,
 };
-
-fn corpus_root() -> PathBuf {
-    let root = std::env::var_os("STRATA_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".testdata/corpus"));
-    assert!(
-        root.join("pydicom").is_dir(),
-        "test corpus missing at {}: run make testdata (or set STRATA_TESTDATA)",
-        root.display()
-    );
-    root
-}
 
 /// Folders of the corpus holding DICOM files (walked recursively).
 const FOLDERS: &[&str] = &[

@@ -6,3 +6,18 @@ mod corpus;
 mod fuzz;
 mod handmade;
 mod streaming;
+
+use std::path::{Path, PathBuf};
+
+/// The real test corpus (`make testdata`; `STRATA_TESTDATA` overrides).
+fn corpus_root() -> PathBuf {
+    let root = std::env::var_os("STRATA_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".testdata/corpus"));
+    assert!(
+        root.join("pydicom").is_dir(),
+        "test corpus missing at {}: run make testdata (or set STRATA_TESTDATA)",
+        root.display()
+    );
+    root
+}

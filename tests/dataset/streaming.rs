@@ -1,24 +1,12 @@
 //! Real files fed to the sans-IO scanner one byte at a time, in random
 //! chunks, and cut short anywhere.
 
-use std::path::{Path, PathBuf};
+use crate::corpus_root;
 
 use proptest::prelude::*;
 use strata::dataset::{
     Error, Layout, Limits, Malformed, MalformedKind, Scanner, TransferSyntax, scan, split_part10,
 };
-
-fn corpus_root() -> PathBuf {
-    let root = std::env::var_os("STRATA_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".testdata/corpus"));
-    assert!(
-        root.join("pydicom").is_dir(),
-        "test corpus missing at {}: run make testdata (or set STRATA_TESTDATA)",
-        root.display()
-    );
-    root
-}
 
 /// Files covering each layout: explicit LE, big endian, implicit (with
 /// undefined-length sequences), UN sequences, encapsulated (RLE, JPEG-LS,

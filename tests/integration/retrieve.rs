@@ -28,6 +28,13 @@ fn qr(port: u16, args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// A Study Root query at STUDY level with `keys`.
+fn find_studies(port: u16, keys: &[&str]) -> Vec<Value> {
+    let mut args = vec!["find", "study", "QueryRetrieveLevel=STUDY"];
+    args.extend_from_slice(keys);
+    qr(port, &args)
+}
+
 fn matches(lines: &[Value]) -> Vec<&Value> {
     lines.iter().filter_map(|l| l.get("match")).collect()
 }
@@ -69,12 +76,9 @@ fn find_at_every_level_with_each_matching_type(db: Db) {
     let (server, _) = loaded(db);
     let p = server.port;
     // Universal match and return keys, with computed attributes.
-    let all = qr(
+    let all = find_studies(
         p,
         &[
-            "find",
-            "study",
-            "QueryRetrieveLevel=STUDY",
             "PatientName",
             "ModalitiesInStudy",
             "NumberOfStudyRelatedInstances",
@@ -92,62 +96,21 @@ fn find_at_every_level_with_each_matching_type(db: Db) {
     assert_eq!(by_name["Strata^Brain1"]["ModalitiesInStudy"], "MR");
     assert_eq!(final_of(&all)["final"], 0);
     // Wildcards on names with ^ components, case-insensitive by default.
-    let lung = qr(
-        p,
-        &[
-            "find",
-            "study",
-            "QueryRetrieveLevel=STUDY",
-            "PatientName=strata^lung*",
-        ],
-    );
+    let lung = find_studies(p, &["PatientName=strata^lung*"]);
     assert_eq!(matches(&lung).len(), 2, "{lung:?}");
-    let one = qr(
-        p,
-        &[
-            "find",
-            "study",
-            "QueryRetrieveLevel=STUDY",
-            "PatientName=Strata^Lung?",
-        ],
-    );
+    let one = find_studies(p, &["PatientName=Strata^Lung?"]);
     assert_eq!(matches(&one).len(), 2);
     // Date ranges open on either side (pydicom's files are from 2004).
-    let old = qr(
-        p,
-        &[
-            "find",
-            "study",
-            "QueryRetrieveLevel=STUDY",
-            "StudyDate=-20101231",
-            "PatientName",
-        ],
-    );
+    let old = find_studies(p, &["StudyDate=-20101231", "PatientName"]);
     assert_eq!(matches(&old).len(), 2, "{old:?}");
-    let new = qr(
-        p,
-        &[
-            "find",
-            "study",
-            "QueryRetrieveLevel=STUDY",
-            "StudyDate=20150101-",
-        ],
-    );
+    let new = find_studies(p, &["StudyDate=20150101-"]);
     assert_eq!(matches(&new).len(), 3, "{new:?}");
     // UID list.
     let (a, b) = (
         study_uid_of("ct_lung1/IM0001.dcm"),
         study_uid_of("pydicom/MR_small.dcm"),
     );
-    let list = qr(
-        p,
-        &[
-            "find",
-            "study",
-            "QueryRetrieveLevel=STUDY",
-            &format!("StudyInstanceUID={a}\\{b}"),
-        ],
-    );
+    let list = find_studies(p, &[&format!("StudyInstanceUID={a}\\{b}")]);
     assert_eq!(matches(&list).len(), 2);
     // Series and image levels below one study; a return key the archive
     // lacks comes back zero-length.
