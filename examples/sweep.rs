@@ -41,6 +41,8 @@ fn main() {
             jxl_e9: false,
             ..Default::default()
         },
+        &strata::codec::ContextModelFactory,
+        &strata::codec::builtin_models(),
     );
     for row in strata::bench::table_rows("v", &vol, &r) {
         println!("{row}");

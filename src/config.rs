@@ -179,6 +179,12 @@ pub struct CodecConfig {
     /// Path of `libonnxruntime.so`; empty = `ORT_DYLIB_PATH`, then the
     /// project's `.runtime/` folder.
     pub onnxruntime_library: PathBuf,
+    /// LSBV model new volumes are coded with: `learned` (the default learned
+    /// model), `builtin` (the context model), or a model file name.
+    pub model: String,
+    /// Folder of the learned models; empty = `models/` of the working
+    /// directory, else of the source tree.
+    pub models_dir: PathBuf,
 }
 
 impl Default for CodecConfig {
@@ -189,6 +195,8 @@ impl Default for CodecConfig {
             threads: 0,
             cache_mb: 512,
             onnxruntime_library: PathBuf::new(),
+            model: "learned".into(),
+            models_dir: PathBuf::new(),
         }
     }
 }
@@ -396,6 +404,7 @@ impl Config {
             workers: self.storage.compression_workers.get() as usize,
             codec_threads: (self.codec.threads > 0).then_some(self.codec.threads),
             cache_bytes: self.codec.cache_mb.saturating_mul(1 << 20),
+            codec: self.codec.clone(),
         }
     }
 

@@ -59,7 +59,7 @@ pub enum ArchiveError {
 }
 
 /// Settings of compressed storage.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// zstd level for whole-instance blobs.
     pub zstd_level: i32,
@@ -71,6 +71,19 @@ pub struct Settings {
     pub codec_threads: Option<usize>,
     /// Bytes of decoded chunks kept for retrieval.
     pub cache_bytes: usize,
+    /// The codec section: which LSBV model codes new volumes, where models are, and the
+    /// ONNX Runtime device.
+    pub codec: crate::config::CodecConfig,
+}
+
+/// The process's models for `codec` (loaded on first use).
+fn models(
+    codec: &crate::config::CodecConfig,
+) -> Result<std::sync::Arc<codec::model::ModelSet>, codec::CodecError> {
+    codec::model::registry::shared(codec).map_err(|message| codec::CodecError::Model {
+        model: codec.model.clone(),
+        message,
+    })
 }
 
 /// The compressed-storage handle.
@@ -184,9 +197,18 @@ impl Archive {
     ) -> Result<u64, ArchiveError> {
         let store = self.store.clone();
         let threads = self.settings.codec_threads;
+        let codec = self.settings.codec.clone();
         let instances: Vec<SpooledInstance> = slices.iter().map(|s| s.instance.clone()).collect();
         let (container, header_blob) = blocking(move || {
-            let container = volumes::encode(&slices, threads)?;
+            let models = models(&codec)?;
+            let model =
+                models
+                    .select(&codec.model)
+                    .map_err(|message| codec::CodecError::Model {
+                        model: codec.model.clone(),
+                        message,
+                    })?;
+            let container = volumes::encode(&slices, threads, model)?;
             let entries: Vec<headers::SliceHeader> = slices.into_iter().map(|s| s.header).collect();
             let packed = headers::encode(&entries, 19)?;
             Ok((store.write_blob(&container)?, store.write_blob(&packed)?))
@@ -328,7 +350,8 @@ impl Archive {
         let store = self.store.clone();
         let cache = self.cache.clone();
         let location = location.clone();
-        blocking(move || rebuild_from_blob(&store, &cache, &location)).await
+        let codec = self.settings.codec.clone();
+        blocking(move || rebuild_from_blob(&store, &cache, &location, &codec)).await
     }
 
     /// Rebuilds `location` and compares its sha256 with the recorded one.
@@ -371,6 +394,7 @@ fn rebuild_from_blob(
     store: &Store,
     cache: &ChunkCache,
     location: &Location,
+    codec: &crate::config::CodecConfig,
 ) -> Result<Vec<u8>, ArchiveError> {
     let missing = || ArchiveError::Missing {
         id: location.id,
@@ -385,7 +409,7 @@ fn rebuild_from_blob(
                 reason: format!("blob {path}: {e}"),
             })
         }
-        Some(VOLUME) => rebuild_slice(store, cache, location, path),
+        Some(VOLUME) => rebuild_slice(store, cache, location, path, codec),
         other => Err(ArchiveError::Corrupt {
             sop_instance_uid: location.sop_instance_uid.clone(),
             reason: format!("unknown blob kind {other:?}"),
@@ -399,6 +423,7 @@ fn rebuild_slice(
     cache: &ChunkCache,
     location: &Location,
     container_path: &str,
+    codec: &crate::config::CodecConfig,
 ) -> Result<Vec<u8>, ArchiveError> {
     let corrupt = |reason: String| ArchiveError::Corrupt {
         sop_instance_uid: location.sop_instance_uid.clone(),
@@ -413,7 +438,8 @@ fn rebuild_slice(
     let Some(z) = location.blob_slice.and_then(|z| usize::try_from(z).ok()) else {
         // A multi-frame instance: the whole volume is its pixel data.
         let header = headers::entry(&store.read(header_path)?, 0)?;
-        let volume = codec::decode(&container, &limits, None)?;
+        let models = models(codec)?;
+        let volume = codec::decode_with(&container, &limits, &models.all(), None)?;
         return Ok(volumes::splice(
             &header,
             &volume.words,
@@ -424,7 +450,8 @@ fn rebuild_slice(
     let info = codec::read_header(&container, &limits)?;
     let c = z / info.chunk_slices.max(1);
     let chunk = cache.get_or_decode(container_path, c, || {
-        let (h, words) = codec::decode_one_chunk(&container, &limits, &codec::builtin_models(), c)?;
+        let models = models(codec)?;
+        let (h, words) = codec::decode_one_chunk(&container, &limits, &models.all(), c)?;
         Ok::<_, ArchiveError>(Chunk {
             first_slice: h.chunk_range(c).0,
             slice_words: h.dims[1] * h.dims[2],

@@ -111,7 +111,11 @@ pub fn cut(instance: &SpooledInstance, received: &[u8]) -> Option<Slice> {
 }
 
 /// Encodes the slices (in volume order) into a codec container.
-pub fn encode(slices: &[Slice], threads: Option<usize>) -> Result<Vec<u8>, codec::CodecError> {
+pub fn encode(
+    slices: &[Slice],
+    threads: Option<usize>,
+    model: &dyn codec::ModelFactory,
+) -> Result<Vec<u8>, codec::CodecError> {
     let first = &slices[0].instance;
     let format = SampleFormat {
         bits_allocated: first.bits_allocated as u8,
@@ -137,7 +141,7 @@ pub fn encode(slices: &[Slice], threads: Option<usize>) -> Result<Vec<u8>, codec
         threads,
         ..EncodeOptions::default()
     };
-    codec::encode(&view, &options)
+    codec::encode_with(&view, &options, model)
 }
 
 /// Rebuilds a received copy from its headers entry and its decoded slice.

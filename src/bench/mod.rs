@@ -14,7 +14,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use crate::codec::{self, EncodeOptions, Limits, msbv, sample};
+use crate::codec::{self, EncodeOptions, Limits, ModelFactory, msbv, sample};
 use crate::volume::Volume;
 
 /// One codec's result on one volume.
@@ -99,8 +99,13 @@ fn raw_le(vol: &Volume) -> Vec<u8> {
 }
 
 /// Runs strata and the reference codecs on one volume.
-pub fn bench_volume(vol: &Volume, opts: &BenchOptions) -> Vec<CodecResult> {
-    let mut out = vec![bench_strata(vol, &opts.strata)];
+pub fn bench_volume(
+    vol: &Volume,
+    opts: &BenchOptions,
+    model: &dyn ModelFactory,
+    models: &[&dyn ModelFactory],
+) -> Vec<CodecResult> {
+    let mut out = vec![bench_strata(vol, &opts.strata, model, models)];
     out.push(bench_slices(vol, "JPEG-LS (CharLS)", Slicer::JpegLs));
     out.push(bench_slices(vol, "JPEG XL e7", Slicer::Jxl(7)));
     if opts.jxl_e9 {
@@ -111,12 +116,18 @@ pub fn bench_volume(vol: &Volume, opts: &BenchOptions) -> Vec<CodecResult> {
     out
 }
 
-fn bench_strata(vol: &Volume, opts: &EncodeOptions) -> CodecResult {
-    let (enc, encode_ms, pe) = timed(|| codec::encode(&vol.view(), opts));
+fn bench_strata(
+    vol: &Volume,
+    opts: &EncodeOptions,
+    model: &dyn ModelFactory,
+    models: &[&dyn ModelFactory],
+) -> CodecResult {
+    let (enc, encode_ms, pe) = timed(|| codec::encode_with(&vol.view(), opts, model));
     let Ok(bytes) = enc else {
         return failed("strata", encode_ms);
     };
-    let (dec, decode_ms, pd) = timed(|| codec::decode(&bytes, &Limits::default(), opts.threads));
+    let (dec, decode_ms, pd) =
+        timed(|| codec::decode_with(&bytes, &Limits::default(), models, opts.threads));
     let lossless = dec.is_ok_and(|d| d.words == vol.words && d.dims == vol.dims);
     CodecResult {
         name: "strata".into(),

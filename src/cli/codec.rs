@@ -14,7 +14,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use strata::bench::{self, BenchOptions};
-use strata::codec::{self, EncodeOptions, Limits, MsbvCodec, model::id_to_string};
+use strata::codec::model::{ModelSet, id_to_string};
+use strata::codec::{self, EncodeOptions, Limits, MsbvCodec};
 use strata::volume::{self, Volume};
 
 /// Standard codec for the MSBV.
@@ -46,6 +47,35 @@ pub struct EncoderArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// LSBV model: `learned` (the default learned model), `builtin`, or a model file
+    /// (default: `codec.model`).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+/// The models of the configuration (`STRATA_CODEC_*`), with `selection` overriding
+/// `codec.model`; a model given as a path outside the models folder is loaded too.
+fn load_models(selection: Option<&str>) -> Result<(ModelSet, String)> {
+    let mut config = strata::config::Config::load(None, std::env::vars())?;
+    if let Some(sel) = selection {
+        config.codec.model = sel.to_string();
+    }
+    let selection = config.codec.model.clone();
+    let path = Path::new(&selection);
+    if path.extension().is_some_and(|x| x == "onnx") && path.is_file() {
+        let mut set = ModelSet::from_config(&strata::config::CodecConfig {
+            model: "builtin".into(),
+            ..config.codec.clone()
+        })
+        .map_err(anyhow::Error::msg)?;
+        let runtime =
+            strata::runtime::Runtime::load(&config.codec.onnxruntime_library, config.codec.device)?;
+        set.add_file(&runtime, path, 1, true)
+            .map_err(anyhow::Error::msg)?;
+        return Ok((set, selection));
+    }
+    let set = ModelSet::from_config(&config.codec).map_err(anyhow::Error::msg)?;
+    Ok((set, selection))
 }
 
 impl EncoderArgs {
@@ -99,8 +129,9 @@ impl CompressArgs {
         let opts = self.encoder.options();
         let bar = chunk_bar(vol.dims[0].div_ceil(opts.chunk_slices.max(1)), "compress");
         let start = Instant::now();
-        let model = codec::ContextModelFactory;
-        let bytes = codec::encode_observed(&vol.view(), &opts, &model, &|| bar.inc(1))?;
+        let (models, selection) = load_models(self.encoder.model.as_deref())?;
+        let model = models.select(&selection).map_err(anyhow::Error::msg)?;
+        let bytes = codec::encode_observed(&vol.view(), &opts, model, &|| bar.inc(1))?;
         bar.finish_and_clear();
         std::fs::write(&self.output, &bytes)
             .with_context(|| format!("writing {}", self.output.display()))?;
@@ -138,7 +169,8 @@ impl DecompressArgs {
         let limits = Limits::default();
         let header = codec::read_header(&bytes, &limits)?;
         let bar = chunk_bar(header.chunks.len(), "decompress");
-        let models = codec::builtin_models();
+        let (set, _) = load_models(Some("builtin"))?;
+        let models = set.all();
         let dec = codec::decode_observed(&bytes, &limits, &models, self.threads, &|| bar.inc(1))?;
         bar.finish_and_clear();
         let vol = Volume {
@@ -237,6 +269,9 @@ impl BenchArgs {
             strata: self.encoder.options(),
             jxl_e9: !self.no_e9,
         };
+        let (models, selection) = load_models(self.encoder.model.as_deref())?;
+        let model = models.select(&selection).map_err(anyhow::Error::msg)?;
+        let all = models.all();
         println!("{}", bench::TABLE_HEADER);
         let mut all_lossless = true;
         for path in &self.paths {
@@ -247,7 +282,7 @@ impl BenchArgs {
             );
             let bar = ProgressBar::new_spinner().with_message(format!("bench {label}"));
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            let results = bench::bench_volume(&vol, &opts);
+            let results = bench::bench_volume(&vol, &opts, model, &all);
             bar.finish_and_clear();
             all_lossless &= results.iter().all(|r| r.lossless);
             for row in bench::table_rows(&label, &vol, &results) {
@@ -256,6 +291,96 @@ impl BenchArgs {
         }
         if !all_lossless {
             bail!("a codec failed its round trip (see the lossless column)");
+        }
+        Ok(())
+    }
+}
+
+/// `strata train-data OUT_DIR VOLUME...`: samples of the learned model's features and
+/// the coded bits, from the codec's own feature code, for `models/train`.
+#[derive(Args, Debug)]
+pub struct TrainDataArgs {
+    /// Folder receiving `<name>.features.npy` (uint8, rows x 32) and `<name>.bits.npy`.
+    pub output: PathBuf,
+    /// Volumes (DICOM series folder, .npy, NIfTI, NRRD).
+    #[arg(required = true)]
+    pub volumes: Vec<PathBuf>,
+    /// Keep about one coded bit in N.
+    #[arg(long, default_value_t = 16)]
+    pub every: u32,
+    /// LSBV planes d to record.
+    #[arg(long, default_value_t = 4)]
+    pub lsb_bits: u8,
+    /// Use at most this many slices from the middle of each volume.
+    #[arg(long)]
+    pub max_slices: Option<usize>,
+}
+
+/// Writes a 2-D (or 1-D when `cols == 0`) uint8 array as `.npy` 1.0.
+fn write_npy_u8(path: &Path, data: &[u8], cols: usize) -> Result<()> {
+    let shape = match data.len().checked_div(cols) {
+        None => format!("({},)", data.len()),
+        Some(rows) => format!("({rows}, {cols})"),
+    };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+impl TrainDataArgs {
+    /// Runs the subcommand.
+    pub fn run(self) -> Result<()> {
+        use strata::codec::model::FEATURES;
+        std::fs::create_dir_all(&self.output)
+            .with_context(|| format!("creating {}", self.output.display()))?;
+        for path in &self.volumes {
+            let mut vol = read_volume(path)?;
+            if let Some(max) = self.max_slices.filter(|&m| m < vol.dims[0]) {
+                let plane = vol.dims[1] * vol.dims[2];
+                let start = (vol.dims[0] - max) / 2;
+                vol.words = vol.words[start * plane..(start + max) * plane].to_vec();
+                vol.dims[0] = max;
+            }
+            let recorder = codec::model::FeatureRecorder::new(self.every);
+            // One thread: chunks are recorded in order, so the samples (and a model
+            // trained on them) are reproducible.
+            let opts = EncodeOptions {
+                lsb_bits: Some(self.lsb_bits),
+                msbv: Some(MsbvCodec::JpegLs),
+                threads: Some(1),
+                ..EncodeOptions::default()
+            };
+            let bytes = codec::encode_with(&vol.view(), &opts, &recorder)?;
+            let rec = recorder.take();
+            let builtin = codec::encode_with(&vol.view(), &opts, &codec::ContextModelFactory)?;
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .split('.')
+                .next()
+                .unwrap_or("volume")
+                .to_string();
+            write_npy_u8(
+                &self.output.join(format!("{name}.features.npy")),
+                &rec.features,
+                FEATURES,
+            )?;
+            write_npy_u8(&self.output.join(format!("{name}.bits.npy")), &rec.bits, 0)?;
+            println!(
+                "{name}: {:?} voxels, {} samples; bits/voxel: {:.3} without a network, {:.3} built-in model",
+                vol.dims,
+                rec.bits.len(),
+                bytes.len() as f64 * 8.0 / vol.words.len() as f64,
+                builtin.len() as f64 * 8.0 / vol.words.len() as f64,
+            );
         }
         Ok(())
     }

@@ -48,6 +48,9 @@ enum Command {
     Info(codec::InfoArgs),
     /// Benchmark strata against JPEG-LS, JPEG XL, zstd and zlib.
     Bench(codec::BenchArgs),
+    /// Record training samples of the learned LSBV model (used by `make train`).
+    #[command(hide = true)]
+    TrainData(codec::TrainDataArgs),
     /// Locate and load ONNX Runtime, report its build and device, and
     /// optionally open a model.
     Runtime(runtime::RuntimeArgs),
@@ -67,6 +70,7 @@ impl Cli {
             Command::Decompress(args) => args.run(),
             Command::Info(args) => args.run(),
             Command::Bench(args) => args.run(),
+            Command::TrainData(args) => args.run(),
         }
     }
 }

@@ -61,7 +61,12 @@ pub fn encode(p: &ChunkParams<'_>, values: &[u32]) -> Result<Vec<u8>> {
             msbv::encode(p.msbv, &geo, &high)
         })
         .collect::<Result<Vec<_>>>()?;
-    let lsbv = lsbv::encode(&p.planes(slices), p.model, values);
+    let lsbv = lsbv::encode(&p.planes(slices), p.model, values).map_err(|message| {
+        super::error::CodecError::Model {
+            model: p.model.name(),
+            message,
+        }
+    })?;
     let mut out = Vec::new();
     out.extend_from_slice(&(slices as u32).to_le_bytes());
     for s in &streams {
@@ -114,6 +119,11 @@ pub fn decode(p: &ChunkParams<'_>, chunk: usize, data: &[u8], values: &mut [u32]
     if d == 0 {
         return Ok(());
     }
-    lsbv::decode(&p.planes(slices), p.model, &data[pos..], values)
-        .map_err(|e| payload_err(chunk, e))
+    lsbv::decode(&p.planes(slices), p.model, &data[pos..], values).map_err(|e| match e {
+        lsbv::DecodeError::Stream(reason) => payload_err(chunk, reason),
+        lsbv::DecodeError::Model(message) => super::error::CodecError::Model {
+            model: p.model.name(),
+            message,
+        },
+    })
 }

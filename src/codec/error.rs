@@ -29,6 +29,14 @@ pub enum CodecError {
     /// A configured limit would be exceeded.
     #[error("limit exceeded: {0}")]
     Limit(#[from] LimitError),
+    /// The LSBV model could not run (a learned model's runtime failed).
+    #[error("LSBV model {model} failed: {message}")]
+    Model {
+        /// The model's name.
+        model: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A standard codec backend failed.
     #[error("MSBV backend {codec} failed: {message}")]
     Backend {
@@ -107,7 +115,9 @@ pub enum CorruptError {
         decoded: u64,
     },
     /// The container was written with an LSBV model this decoder does not have.
-    #[error("unknown LSBV model id {0}")]
+    #[error(
+        "unknown LSBV model id {0}: the model file with this sha256 is not loaded (it must be in the models folder, codec.models_dir)"
+    )]
     UnknownModel(String),
     /// The container names an MSBV codec id this decoder does not know.
     #[error("unknown MSBV codec id {0}")]

@@ -1,7 +1,7 @@
 //! The LSBV bit-plane coder: one chunk of slices to one range-coded bitstream and back.
 //!
-//! Owns the visiting order (slice by slice; plane `d-1` down to `0`; phases of
-//! [`order`](super::order); batches) and the entropy coding with `constriction`'s range
+//! Owns the visiting order (slice by slice; the (plane, phase) steps in the model's
+//! [`ScanOrder`](super::order::ScanOrder); batches) and the entropy coding with `constriction`'s range
 //! coder. The probabilities come from a [`ProbabilityModel`] as 16-bit fixed-point
 //! integers and enter the coder through [`BitModel`], an exact integer two-symbol
 //! distribution: no floating point touches the coded probabilities.
@@ -98,26 +98,37 @@ fn drive<F, E>(
 ) -> Result<(), E>
 where
     F: FnMut(&GroupInput<'_>, &[Prob], &mut [u8]) -> Result<(), E>,
+    E: From<String>,
 {
     let (h, w, d) = (geo.height, geo.width, geo.lsb_bits);
     let hw = h * w;
-    let mut model: Box<dyn ProbabilityModel> = factory.new_model();
+    let mut model: Box<dyn ProbabilityModel> = factory.new_model()?;
     let phases: Vec<Vec<u32>> = (0..PHASES).map(|p| phase_pixels(h, w, p)).collect();
+    let steps = factory.order().steps(d);
     let batch = factory.batch_size().max(1);
     let mut probs = vec![0 as Prob; batch];
     let mut bits = vec![0u8; batch];
     let mask = !((1u32 << d) - 1);
     let mut partial = vec![0u32; hw];
+    let mut next_msb = vec![0u32; hw];
     for z in 0..geo.slices {
         let (before, rest) = values.split_at_mut(z * hw);
-        let slice = &mut rest[..hw];
+        let (slice, after) = rest.split_at_mut(hw);
         let prev = (z > 0).then(|| &before[(z - 1) * hw..]);
         for (p, &v) in partial.iter_mut().zip(slice.iter()) {
             *p = v & mask;
         }
+        // The encoder holds full values of later slices, the decoder only their MSBV.
+        let next = (z + 1 < geo.slices).then(|| {
+            for (n, &v) in next_msb.iter_mut().zip(&after[..hw]) {
+                *n = v & mask;
+            }
+            &next_msb[..]
+        });
         model.begin_slice(w, h, prev);
-        for b in (0..d).rev() {
-            for (phase, pixels) in phases.iter().enumerate() {
+        for &(b, phase) in &steps {
+            let pixels = &phases[phase as usize];
+            {
                 for group in pixels.chunks(batch) {
                     let n = group.len();
                     let input = GroupInput {
@@ -125,12 +136,13 @@ where
                         height: h,
                         lsb_bits: d,
                         plane: b,
-                        phase: phase as u8,
+                        phase,
                         partial: &partial,
                         prev,
+                        next,
                         pixels: group,
                     };
-                    model.predict(&input, &mut probs[..n]);
+                    model.predict(&input, &mut probs[..n])?;
                     for (bit, &i) in bits.iter_mut().zip(group) {
                         *bit = ((slice[i as usize] >> b) & 1) as u8;
                     }
@@ -147,21 +159,39 @@ where
     Ok(())
 }
 
-/// Encodes the LSBV of a chunk of values (`slices * height * width`).
-pub fn encode(geo: &PlaneGeometry, factory: &dyn ModelFactory, values: &[u32]) -> Vec<u8> {
+/// Encodes the LSBV of a chunk of values (`slices * height * width`). Fails only when the
+/// model fails.
+pub fn encode(
+    geo: &PlaneGeometry,
+    factory: &dyn ModelFactory,
+    values: &[u32],
+) -> Result<Vec<u8>, String> {
     let mut enc = DefaultRangeEncoder::new();
     let mut work = values.to_vec();
-    let res: Result<(), std::convert::Infallible> =
-        drive(geo, factory, &mut work, |_, probs, bits| {
-            for (&p, &bit) in probs.iter().zip(bits.iter()) {
-                // Cannot fail: the symbol is 0 or 1 and both have non-zero probability.
-                let _ = enc.encode_symbol(bit, BitModel::from_p1(p));
-            }
-            Ok(())
-        });
-    let _ = res;
+    drive(geo, factory, &mut work, |_, probs, bits| {
+        for (&p, &bit) in probs.iter().zip(bits.iter()) {
+            // Cannot fail: the symbol is 0 or 1 and both have non-zero probability.
+            let _ = enc.encode_symbol(bit, BitModel::from_p1(p));
+        }
+        Ok::<(), String>(())
+    })?;
     let words = enc.into_compressed().unwrap_or_default();
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
+/// Why a chunk's LSBV did not decode.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// The model failed (its message).
+    Model(String),
+    /// The stream is malformed.
+    Stream(String),
+}
+
+impl From<String> for DecodeError {
+    fn from(message: String) -> Self {
+        DecodeError::Model(message)
+    }
 }
 
 /// Decodes the LSBV of a chunk into `values`, whose MSBV bits (`>= d`) are already set.
@@ -170,24 +200,24 @@ pub fn decode(
     factory: &dyn ModelFactory,
     data: &[u8],
     values: &mut [u32],
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     if !data.len().is_multiple_of(4) {
-        return Err(format!(
+        return Err(DecodeError::Stream(format!(
             "LSBV stream length {} is not a multiple of 4",
             data.len()
-        ));
+        )));
     }
     let words: Vec<u32> = data
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     let mut dec = DefaultRangeDecoder::from_compressed(words)
-        .map_err(|_| "LSBV stream too short".to_string())?;
+        .map_err(|_| DecodeError::Stream("LSBV stream too short".to_string()))?;
     drive(geo, factory, values, |_, probs, bits| {
         for (&p, bit) in probs.iter().zip(bits.iter_mut()) {
             *bit = dec
                 .decode_symbol(BitModel::from_p1(p))
-                .map_err(|e| format!("LSBV range decoder: {e}"))?;
+                .map_err(|e| DecodeError::Stream(format!("LSBV range decoder: {e}")))?;
         }
         Ok(())
     })

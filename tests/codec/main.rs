@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod corpus;
 mod integrity;
+mod learned;
 mod props;
 mod synthetic;

@@ -17,7 +17,7 @@
 
 use super::logistic::{Counter, Mixer, Squash, Stretch};
 use super::{GroupInput, ModelFactory, ModelId, Prob, ProbabilityModel, builtin_id};
-use crate::codec::order::phase_of;
+use crate::codec::order::{ScanOrder, phase_of};
 
 /// Id written into containers coded with this model.
 pub const CONTEXT_MODEL_ID: ModelId = builtin_id(b"strata-builtin-ctxmix-v1");
@@ -45,8 +45,8 @@ impl ModelFactory for ContextModelFactory {
     fn name(&self) -> String {
         "built-in context mixing v1".into()
     }
-    fn new_model(&self) -> Box<dyn ProbabilityModel> {
-        Box::new(ContextModel::new())
+    fn new_model(&self) -> Result<Box<dyn ProbabilityModel>, String> {
+        Ok(Box::new(ContextModel::new()))
     }
     fn batch_size(&self) -> usize {
         BATCH
@@ -67,7 +67,7 @@ const CELLS: [(usize, usize); 8] = [
 
 /// `KNOWN_AT_PLANE[phase][cell]`: whether that neighbour's phase is coded before `phase`,
 /// so that its bit of the current plane is already known.
-const KNOWN_AT_PLANE: [[bool; 8]; 4] = known_table();
+pub(crate) const KNOWN_AT_PLANE: [[bool; 8]; 4] = known_table();
 
 const fn known_table() -> [[bool; 8]; 4] {
     // Parity (y, x) of each phase, from `order::phase_of`.
@@ -87,16 +87,18 @@ const fn known_table() -> [[bool; 8]; 4] {
     t
 }
 
-/// Per-pixel state kept between `predict` and `update`.
+/// Per-pixel state kept between `predict` and `update`: the counters' contexts, the
+/// mixer's weight set and its inputs (three stretched counter probabilities and a bias).
 #[derive(Clone, Copy, Default)]
-struct Pending {
-    ctx: [u32; 3],
-    set: u32,
-    x: [i32; 4],
+pub(crate) struct Pending {
+    pub(crate) ctx: [u32; 3],
+    pub(crate) set: u32,
+    pub(crate) x: [i32; 4],
 }
 
 /// The built-in adaptive context-mixing model.
 pub struct ContextModel {
+    order: ScanOrder,
     stretch: Stretch,
     squash: Squash,
     counters: [Vec<Counter>; 3],
@@ -164,7 +166,13 @@ fn act_bin(a: i32, b: u32) -> u32 {
 impl ContextModel {
     /// A model in its initial state.
     pub fn new() -> Self {
+        Self::with_order(ScanOrder::PlaneMajor)
+    }
+
+    /// A model in its initial state for a coder visiting (plane, phase) steps in `order`.
+    pub fn with_order(order: ScanOrder) -> Self {
         ContextModel {
+            order,
             stretch: Stretch::new(),
             squash: Squash::new(),
             counters: [
@@ -184,7 +192,10 @@ impl ContextModel {
     /// (its phase); at the slice border the clamped neighbour keeps the resolution of the
     /// position it stands in for, identically in encoder and decoder.
     #[inline]
-    fn neighbours(inp: &GroupInput<'_>, win: &Window) -> [i32; 8] {
+    fn neighbours(&self, inp: &GroupInput<'_>, win: &Window) -> [i32; 8] {
+        if self.order != ScanOrder::PlaneMajor {
+            return Self::neighbours_by_phase(self.order, inp, win);
+        }
         let b = inp.plane as u32;
         let known = &KNOWN_AT_PLANE[inp.phase as usize];
         let mut out = [0i32; 8];
@@ -210,12 +221,31 @@ impl ContextModel {
         out
     }
 
+    /// [`Self::neighbours`] for any order: each neighbour's known bits follow from the
+    /// phase of the pixel actually read (after clamping at the border).
+    #[inline]
+    fn neighbours_by_phase(order: ScanOrder, inp: &GroupInput<'_>, win: &Window) -> [i32; 8] {
+        let mut out = [0i32; 8];
+        for (i, o) in out.iter_mut().enumerate() {
+            let (r, c) = CELLS[i];
+            let (y, x) = (win.rows[r], win.cols[c]);
+            let q = y * inp.width + x;
+            let k = order.unknown_bits(inp.phase, phase_of(y, x), inp.plane, inp.lsb_bits);
+            let lo = inp.partial[q];
+            *o = match inp.prev {
+                Some(prev) => prev[q].clamp(lo, lo + ((1u32 << k) - 1)) as i32,
+                None => (lo + ((1u32 << k) >> 1)) as i32,
+            };
+        }
+        out
+    }
+
     /// Contexts and mixer inputs of one pixel.
     #[inline]
-    fn contexts(&self, inp: &GroupInput<'_>, idx: usize) -> Pending {
+    pub(crate) fn contexts(&self, inp: &GroupInput<'_>, idx: usize) -> Pending {
         let (y, x) = (idx / inp.width, idx % inp.width);
         let win = Window::new(y, x, inp.height, inp.width);
-        let n = Self::neighbours(inp, &win);
+        let n = self.neighbours(inp, &win);
         let b = inp.plane as u32;
         let set = (inp.plane as usize).min(PLANES - 1) * PHASES + inp.phase as usize;
         let split16 = ((inp.partial[idx] + (1u32 << b)) as i32) << 4;
@@ -257,6 +287,32 @@ impl ContextModel {
     }
 }
 
+impl ContextModel {
+    /// The 3x3 stencil (x16) of the previous slice set by `begin_slice`; empty when the
+    /// slice has no previous slice in its chunk.
+    pub(crate) fn prev_stencil(&self) -> &[i32] {
+        &self.prev_stencil
+    }
+
+    /// Sets a pixel's mixer inputs from the counters' current state.
+    #[inline]
+    pub(crate) fn refresh(&self, pend: &mut Pending) {
+        for i in 0..3 {
+            pend.x[i] = self
+                .stretch
+                .get(self.counters[i][pend.ctx[i] as usize].p12());
+        }
+    }
+
+    /// Moves the three counters of a pixel toward its coded bit.
+    #[inline]
+    pub(crate) fn learn_counters(&mut self, pend: &Pending, bit: u8) {
+        for i in 0..3 {
+            self.counters[i][pend.ctx[i] as usize].update(bit, LIMIT);
+        }
+    }
+}
+
 impl ProbabilityModel for ContextModel {
     fn begin_slice(&mut self, width: usize, height: usize, prev: Option<&[u32]>) {
         self.prev_stencil.clear();
@@ -281,7 +337,7 @@ impl ProbabilityModel for ContextModel {
         }
     }
 
-    fn predict(&mut self, input: &GroupInput<'_>, out: &mut [Prob]) {
+    fn predict(&mut self, input: &GroupInput<'_>, out: &mut [Prob]) -> Result<(), String> {
         self.pending.clear();
         for (o, &pix) in out.iter_mut().zip(input.pixels) {
             let pend = self.contexts(input, pix as usize);
@@ -289,14 +345,15 @@ impl ProbabilityModel for ContextModel {
             *o = ((p12 << 4) as u32).clamp(16, 65520) as Prob;
             self.pending.push(pend);
         }
+        Ok(())
     }
 
     fn update(&mut self, _input: &GroupInput<'_>, bits: &[u8]) {
-        for (pend, &bit) in self.pending.iter().zip(bits) {
-            for i in 0..3 {
-                self.counters[i][pend.ctx[i] as usize].update(bit, LIMIT);
-            }
+        let pending = std::mem::take(&mut self.pending);
+        for (pend, &bit) in pending.iter().zip(bits) {
+            self.learn_counters(pend, bit);
             self.mixer.train(pend.set as usize, &pend.x, bit);
         }
+        self.pending = pending;
     }
 }

@@ -12,9 +12,14 @@
 //! influences the returned probabilities.
 
 pub mod context;
+pub mod learned;
 pub mod logistic;
+pub mod onnx;
+pub mod registry;
 
 pub use context::ContextModel;
+pub use learned::{FEATURES, FeatureRecorder, LearnedModelFactory};
+pub use registry::{DEFAULT_LEARNED_MODEL, ModelSet, default_models_dir};
 
 /// Fixed-point precision of probabilities handed to the entropy coder.
 pub const PROB_BITS: u32 = 16;
@@ -48,6 +53,9 @@ pub struct GroupInput<'a> {
     pub partial: &'a [u32],
     /// Fully decoded values of the previous slice of the chunk, if any.
     pub prev: Option<&'a [u32]>,
+    /// The next slice of the chunk, if any, with only its MSBV bits (`>= d`) set: they
+    /// are decoded before any LSBV plane.
+    pub next: Option<&'a [u32]>,
     /// Pixel indices (row-major) of this batch, all of phase `phase`.
     pub pixels: &'a [u32],
 }
@@ -57,7 +65,8 @@ pub trait ProbabilityModel: Send {
     /// Called once before the first group of each slice.
     fn begin_slice(&mut self, width: usize, height: usize, prev: Option<&[u32]>);
     /// Writes `P(bit = 1)` for each pixel of `input.pixels` into `out` (same length).
-    fn predict(&mut self, input: &GroupInput<'_>, out: &mut [Prob]);
+    /// An error (a learned model's runtime failing) ends the chunk's coding.
+    fn predict(&mut self, input: &GroupInput<'_>, out: &mut [Prob]) -> Result<(), String>;
     /// Shows the model the true bits (`0`/`1`) of the group just predicted.
     fn update(&mut self, input: &GroupInput<'_>, bits: &[u8]);
 }
@@ -68,10 +77,15 @@ pub trait ModelFactory: Sync {
     fn id(&self) -> ModelId;
     /// Human-readable name.
     fn name(&self) -> String;
-    /// A fresh model, in its initial state.
-    fn new_model(&self) -> Box<dyn ProbabilityModel>;
+    /// A fresh model, in its initial state (an error when a learned model's runtime
+    /// cannot run it).
+    fn new_model(&self) -> Result<Box<dyn ProbabilityModel>, String>;
     /// Largest group batch the coder should hand to `predict`.
     fn batch_size(&self) -> usize;
+    /// The order of the (plane, phase) steps this model codes in.
+    fn order(&self) -> crate::codec::order::ScanOrder {
+        crate::codec::order::ScanOrder::PlaneMajor
+    }
 }
 
 /// Pads a short name into a [`ModelId`].
