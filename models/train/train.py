@@ -10,7 +10,9 @@ bits). Output: an ONNX graph of exact integer operations (see docs/format.md):
 with int8 weights in -127..=127 and int32 biases; `logits` is in units of 2^-11 nats.
 Training is quantisation-aware from the first step: the forward pass is the integer
 network itself (weights rounded, activations floored and clipped, all exact in float64),
-gradients pass the rounding straight through. The loss is the cross-entropy in bits per
+gradients pass the rounding straight through. The network is trained as a correction of
+the logit the codec already has without it (the adaptive counters mixed, recorded by
+`strata train-data` as `<volume>.probs.npy`). The loss is the cross-entropy in bits per
 coded bit, the unit of the benchmark. One volume is held out and never trained on.
 
 numpy only: the network is small (32-32-1), and PyPI's PyTorch for Linux brings the
@@ -44,7 +46,9 @@ def load(data_dir, names=None):
         y = np.load(os.path.join(data_dir, name + ".bits.npy"))
         if x.shape != (len(y), FEATURES):
             sys.exit(f"{path}: shape {x.shape} does not match {len(y)} bits")
-        out[name] = (x, y)
+        probs = os.path.join(data_dir, name + ".probs.npy")
+        p = np.load(probs) if os.path.exists(probs) else None
+        out[name] = (x, y, p)
     return out
 
 
@@ -54,7 +58,7 @@ class Net:
     def __init__(self, rng):
         self.w1 = rng.normal(0, 6.0, (FEATURES, HIDDEN))
         self.b1 = rng.normal(0, 1.0, HIDDEN)  # units of 128 (one step of h)
-        self.w2 = rng.normal(0, 6.0, (HIDDEN, 1))
+        self.w2 = rng.normal(0, 1.0, (HIDDEN, 1))  # starts as a small correction
         self.b2 = np.zeros(1)  # units of 2^11 (one nat)
 
     def params(self):
@@ -74,9 +78,9 @@ class Net:
         acc2 = h @ w2 + b2
         return acc1, h, acc2[:, 0]
 
-    def loss_grad(self, x, y):
+    def loss_grad(self, x, y, base):
         acc1, h, acc2 = self.forward(x)
-        z = acc2 / (1 << LOGIT_SHIFT)
+        z = base + acc2 / (1 << LOGIT_SHIFT)
         # bits = -log2 p(y); dz = (sigmoid(z) - y) / ln 2
         p = 1.0 / (1.0 + np.exp(-z))
         bits = (np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)) / LN2
@@ -92,14 +96,26 @@ class Net:
         gb1 = dacc1.sum(0) * ACT_DIV
         return bits.mean(), [gw1, gb1, gw2, gb2]
 
-    def bits(self, x, y, batch=1 << 18):
+    def bits(self, x, y, base, batch=1 << 18):
         total = 0.0
         for i in range(0, len(y), batch):
             _, _, acc2 = self.forward(x[i : i + batch].astype(np.float64))
-            z = acc2 / (1 << LOGIT_SHIFT)
+            z = base[i : i + batch] + acc2 / (1 << LOGIT_SHIFT)
             yy = y[i : i + batch]
             total += ((np.logaddexp(0, -z) * yy + np.logaddexp(0, z) * (1 - yy)) / LN2).sum()
         return total / max(len(y), 1)
+
+
+def base_logit(p16):
+    """The recording model's probabilities as logits (nats): what the network corrects."""
+    p1 = p16.astype(np.float64) / 65536.0
+    return np.log(p1 / (1 - p1))
+
+
+def reference_bits(p16, y):
+    """Cost in bits per bit of the recording model's own probabilities."""
+    p1 = p16.astype(np.float64) / 65536.0
+    return float(-(y * np.log2(p1) + (1 - y) * np.log2(1 - p1)).mean())
 
 
 def entropy_bits(y):
@@ -185,6 +201,9 @@ def main():
         sys.exit("nothing to train on besides the held-out volume")
     x = np.concatenate([data[k][0] for k in train])
     y = np.concatenate([data[k][1] for k in train]).astype(np.float64)
+    if any(data[k][2] is None for k in data):
+        sys.exit(f"{args.data} lacks the .probs.npy files of a current strata train-data")
+    base = np.concatenate([base_logit(data[k][2]) for k in train])
     # Every volume weighs the same, whatever its size.
     sizes = np.array([len(data[k][1]) for k in train])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -199,7 +218,7 @@ def main():
     for step in range(1, args.steps + 1):
         vol = rng.integers(0, len(train), args.batch)
         idx = starts[vol] + (rng.random(args.batch) * sizes[vol]).astype(np.int64)
-        loss, grads = net.loss_grad(x[idx].astype(np.float64), y[idx])
+        loss, grads = net.loss_grad(x[idx].astype(np.float64), y[idx], base[idx])
         lr = args.lr * (0.1 ** (step / args.steps))
         for p, g, mi, vi in zip(net.params(), grads, m, v):
             mi *= b1_
@@ -214,19 +233,21 @@ def main():
             print(f"step {step:6d}  {running:.4f} bits per coded bit  ({time.time() - start:.0f} s)")
 
     report = {}
-    for name, (xs, ys) in data.items():
+    for name, (xs, ys, ps) in data.items():
         ys = ys.astype(np.float64)
         report[name] = {
             "samples": int(len(ys)),
-            "network_bits_per_bit": round(net.bits(xs, ys), 4),
+            "network_bits_per_bit": round(net.bits(xs, ys, base_logit(ps)), 4),
+            "builtin_bits_per_bit": round(reference_bits(ps, ys), 4),
             "order0_bits_per_bit": round(entropy_bits(ys), 4),
             "held_out": name == args.holdout,
         }
         r = report[name]
         tag = "  (held out)" if r["held_out"] else ""
         print(
-            f"{name:24s} network {r['network_bits_per_bit']:.4f}  order-0 "
-            f"{r['order0_bits_per_bit']:.4f} bits per coded bit{tag}"
+            f"{name:24s} with network {r['network_bits_per_bit']:.4f}  without "
+            f"{r['builtin_bits_per_bit']:.4f}  order-0 {r['order0_bits_per_bit']:.4f} "
+            f"bits per coded bit{tag}"
         )
     digest = export(net, args.out)
     print(f"wrote {args.out} sha256 {digest}")

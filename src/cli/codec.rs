@@ -318,11 +318,18 @@ pub struct TrainDataArgs {
 
 /// Writes a 2-D (or 1-D when `cols == 0`) uint8 array as `.npy` 1.0.
 fn write_npy_u8(path: &Path, data: &[u8], cols: usize) -> Result<()> {
-    let shape = match data.len().checked_div(cols) {
-        None => format!("({},)", data.len()),
+    write_npy(path, data, cols, "|u1", 1)
+}
+
+/// Writes a 2-D (or 1-D when `cols == 0`) array of `item`-byte elements of numpy type
+/// `descr` (little-endian bytes in `data`) as `.npy` 1.0.
+fn write_npy(path: &Path, data: &[u8], cols: usize, descr: &str, item: usize) -> Result<()> {
+    let n = data.len() / item;
+    let shape = match n.checked_div(cols) {
+        None => format!("({n},)"),
         Some(rows) => format!("({rows}, {cols})"),
     };
-    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -374,6 +381,14 @@ impl TrainDataArgs {
                 FEATURES,
             )?;
             write_npy_u8(&self.output.join(format!("{name}.bits.npy")), &rec.bits, 0)?;
+            let probs: Vec<u8> = rec.probs.iter().flat_map(|p| p.to_le_bytes()).collect();
+            write_npy(
+                &self.output.join(format!("{name}.probs.npy")),
+                &probs,
+                0,
+                "<u2",
+                2,
+            )?;
             println!(
                 "{name}: {:?} voxels, {} samples; bits/voxel: {:.3} without a network, {:.3} built-in model",
                 vol.dims,

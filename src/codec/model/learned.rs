@@ -108,6 +108,9 @@ pub struct Recording {
     pub features: Vec<u8>,
     /// The coded bit of each sample.
     pub bits: Vec<u8>,
+    /// The recording model's own `P(bit = 1)` (units of `2^-16`): with its null network
+    /// this is the built-in model's counters mixed, the reference a network must beat.
+    pub probs: Vec<u16>,
 }
 
 /// A factory whose models code with a null network and record a sample of their
@@ -179,6 +182,7 @@ impl Drop for Recorder {
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         sink.features.append(&mut self.local.features);
         sink.bits.append(&mut self.local.bits);
+        sink.probs.append(&mut self.local.probs);
     }
 }
 
@@ -189,6 +193,7 @@ struct LearnedPending {
     apm: u32,
     x: [i32; 6],
     row: u32,
+    p: Prob,
 }
 
 /// The learned model (see the module documentation).
@@ -219,7 +224,9 @@ impl LearnedModel {
             ctx: ContextModel::with_order(ORDER),
             network,
             recorder,
-            mixer: Mixer::new(SETS, [12000, 12000, 12000, 40000, 8000, 0], MIX_RATE),
+            // It starts as the built-in model's mixer plus the network's logit as a
+            // correction (weight 1.0): the network is trained as exactly that correction.
+            mixer: Mixer::new(SETS, [22000, 22000, 22000, 65536, 0, 0], MIX_RATE),
             apm: vec![Counter::INIT; SETS * APM_BINS],
             stretch: Stretch::new(),
             squash: Squash::new(),
@@ -320,6 +327,7 @@ impl ProbabilityModel for LearnedModel {
                 apm,
                 x,
                 row: row as u32,
+                p: *o,
             });
         }
         Ok(())
@@ -338,6 +346,7 @@ impl ProbabilityModel for LearnedModel {
                     .features
                     .extend_from_slice(&self.features[at..at + FEATURES]);
                 rec.local.bits.push(bit);
+                rec.local.probs.push(pend.p);
             }
         }
     }
