@@ -1,6 +1,7 @@
-//! Query/Retrieve against real peers (pynetdicom, DCMTK): C-FIND matching at
-//! every level, C-GET and C-MOVE giving back every data set byte for byte,
-//! before and after compression, and the failure statuses.
+//! Query/Retrieve against real peers (pynetdicom, DCMTK, Orthanc): C-FIND
+//! matching at every level, C-GET and C-MOVE giving back every data set byte
+//! for byte, before and after compression, encapsulated Pixel Data decoded
+//! for peers that accept only native syntaxes, and the failure statuses.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -865,6 +866,64 @@ fn get_counts_an_undecodable_instance_with_the_reason(db: Db) {
     crate::store::echo_works(server.port);
 }
 
+/// A real Orthanc as C-MOVE destination: movescu asks the node to move a
+/// real MR series (a scanner's phantom series, 256 slices) there; Orthanc's
+/// REST API then shows every instance, each stored with the data set exactly
+/// as it was sent to the node.
+fn movescu_to_an_orthanc_destination_delivers_exact_bytes(db: Db) {
+    let orthanc = crate::support::Orthanc::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[move_destinations]\n{} = {{ host = \"127.0.0.1\", port = {} }}\n",
+            orthanc.ae_title, orthanc.dicom_port
+        ),
+    )
+    .unwrap();
+    let server = Server::start_on(db, &["--config", config.to_str().unwrap()], &[]);
+    let files = series_files("mr_mrbias");
+    let sent = store_scu(server.port, &files);
+    assert!(sent.iter().all(|s| s.status == 0), "{sent:?}");
+    let first = &files[0];
+    let study = file_uid(first, dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
+    let series = file_uid(first, dicom_dictionary_std::tags::SERIES_INSTANCE_UID);
+    let mut movescu = Command::new(tool("movescu"));
+    movescu.args([
+        "-S",
+        "-aec",
+        "STRATA",
+        "-aem",
+        orthanc.ae_title,
+        "127.0.0.1",
+        &server.port.to_string(),
+        "-k",
+        "QueryRetrieveLevel=SERIES",
+        "-k",
+        &format!("StudyInstanceUID={study}"),
+        "-k",
+        &format!("SeriesInstanceUID={series}"),
+    ]);
+    let out = crate::support::run_within(&mut movescu, 300);
+    assert!(out.status.success(), "{}", text(&out));
+    let ids = orthanc.get_json("/instances");
+    let ids = ids.as_array().unwrap();
+    assert_eq!(ids.len(), files.len(), "{}", orthanc.log());
+    let mut got = BTreeMap::new();
+    for id in ids {
+        let id = id.as_str().unwrap();
+        let file = orthanc.get(&format!("/instances/{id}/file"));
+        let path = dir.path().join(format!("{id}.dcm"));
+        std::fs::write(&path, &file).unwrap();
+        let uid = file_uid(&path, dicom_dictionary_std::tags::SOP_INSTANCE_UID);
+        let front = strata::dataset::split_part10(&file).unwrap();
+        got.insert(uid, crate::store::sha256(&file[front.data_set_offset..]));
+    }
+    assert_eq!(got, sent_map(&sent));
+    crate::store::echo_works(server.port);
+}
+
 on_both_indexes!(
     find_at_every_level_with_each_matching_type,
     find_refusals,
@@ -879,4 +938,5 @@ on_both_indexes!(
     move_to_a_destination_that_stops_answering_times_out_and_counts,
     get_decodes_encapsulated_pixel_data_for_a_native_only_peer,
     get_counts_an_undecodable_instance_with_the_reason,
+    movescu_to_an_orthanc_destination_delivers_exact_bytes,
 );
