@@ -924,6 +924,67 @@ fn movescu_to_an_orthanc_destination_delivers_exact_bytes(db: Db) {
     crate::store::echo_works(server.port);
 }
 
+/// Zero-length return keys in each query of the C-CANCEL test: 120 000 of
+/// them make every identifier of the answer about 960 KB.
+const CANCEL_EXTRA_KEYS: u64 = 120_000;
+
+/// The most a TCP socket on this machine may buffer for sending.
+fn tcp_send_buffer_max() -> u64 {
+    let wmem = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
+    wmem.split_whitespace()
+        .last()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4 << 20)
+}
+
+/// A C-CANCEL sent after the first pending C-FIND response stops the
+/// matches: the final status is Cancel (FE00) and fewer responses than
+/// matches arrive. Deterministic: the answer is larger than the node's send
+/// buffer can hold, and the SCU reads nothing more before its C-CANCEL
+/// leaves, so the node is still sending when it arrives.
+fn c_cancel_after_the_first_find_response_stops_the_matches(db: Db) {
+    let server = Server::start_on(db, &[], &[]);
+    let files = series_files("mr_brain1");
+    let sent = store_scu(server.port, &files);
+    assert!(sent.iter().all(|s| s.status == 0), "{sent:?}");
+    let answer = files.len() as u64 * CANCEL_EXTRA_KEYS * 8;
+    assert!(
+        answer > 2 * tcp_send_buffer_max() + (4 << 20),
+        "the answer ({answer} bytes) must outgrow the TCP send buffer ({} bytes) \
+         for this test to be deterministic",
+        tcp_send_buffer_max()
+    );
+    let first = &files[0];
+    let out = crate::support::run_within(
+        Command::new(python())
+            .arg(repo().join("tests/peers/find_cancel_scu.py"))
+            .arg(server.port.to_string())
+            .arg(file_uid(
+                first,
+                dicom_dictionary_std::tags::STUDY_INSTANCE_UID,
+            ))
+            .arg(file_uid(
+                first,
+                dicom_dictionary_std::tags::SERIES_INSTANCE_UID,
+            ))
+            .arg(CANCEL_EXTRA_KEYS.to_string()),
+        300,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["final"], 0xFE00, "{result}");
+    let pending = result["pending"].as_u64().unwrap();
+    assert!(
+        (1..files.len() as u64).contains(&pending),
+        "{pending} pending responses for {} matches",
+        files.len()
+    );
+    assert!(result["identifier_bytes"].as_u64().unwrap() > CANCEL_EXTRA_KEYS * 8);
+    assert_eq!(result["released"], true);
+    server.wait_for_log(&format!("matches={}", files.len()));
+    crate::store::echo_works(server.port);
+}
+
 on_both_indexes!(
     find_at_every_level_with_each_matching_type,
     find_refusals,
@@ -939,4 +1000,5 @@ on_both_indexes!(
     get_decodes_encapsulated_pixel_data_for_a_native_only_peer,
     get_counts_an_undecodable_instance_with_the_reason,
     movescu_to_an_orthanc_destination_delivers_exact_bytes,
+    c_cancel_after_the_first_find_response_stops_the_matches,
 );
