@@ -841,6 +841,7 @@ fn move_decodes_encapsulated_pixel_data_for_a_native_only_destination(db: Db) {
         .unwrap();
     let mut lines = std::io::BufReader::new(scp.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "listening");
+    crate::support::wait_for_port(scp_port);
     let studies: Vec<String> = files
         .iter()
         .map(|f| file_uid(f, tags::STUDY_INSTANCE_UID))
@@ -855,6 +856,11 @@ fn move_decodes_encapsulated_pixel_data_for_a_native_only_destination(db: Db) {
             &format!("StudyInstanceUID={}", studies.join("\\")),
         ],
     );
+    if final_of(&moved)["final"] != 0 {
+        let _ = scp.kill();
+        let _ = scp.wait();
+        panic!("{moved:?}");
+    }
     let received: Vec<Value> = lines
         .by_ref()
         .take(files.len())
@@ -862,7 +868,6 @@ fn move_decodes_encapsulated_pixel_data_for_a_native_only_destination(db: Db) {
         .collect();
     let _ = scp.kill();
     let _ = scp.wait();
-    assert_eq!(final_of(&moved)["final"], 0, "{moved:?}");
     for file in &files {
         let uid = file_uid(file, tags::SOP_INSTANCE_UID);
         let line = received

@@ -321,6 +321,18 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// Waits up to ten seconds until something accepts connections on `port`
+/// (pynetdicom says "listening" before it has bound its socket).
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port}");
+}
+
 /// The Orthanc executable (Debian's `orthanc` package puts it in /usr/sbin,
 /// which is not on every PATH).
 pub fn orthanc_bin() -> PathBuf {
