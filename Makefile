@@ -10,7 +10,7 @@ VENV_PY     := $(VENV)/bin/python
 ORT_VERSION := 1.31.1
 ORT_LIB     := .runtime/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
 # Debian packages the tests use as real peers, and the build needs.
-APT_PACKAGES := dcmtk postgresql cmake g++
+APT_PACKAGES := dcmtk postgresql orthanc cmake g++
 
 .PHONY: help run build test test-rust test-python runtime testdata venv train \
         check-build-tools check-test-tools fmt clippy
@@ -83,9 +83,11 @@ check-build-tools:
 	@command -v cmake >/dev/null && command -v g++ >/dev/null || \
 	    { echo "missing build tools: apt-get install -y $(APT_PACKAGES)"; exit 1; }
 
+# Orthanc lives in /usr/sbin, which is not on every user's PATH.
 check-test-tools:
-	@for tool in echoscu storescu findscu getscu movescu pg_lsclusters; do \
-	    command -v $$tool >/dev/null || { echo "missing $$tool: apt-get install -y $(APT_PACKAGES)"; exit 1; }; \
+	@for tool in echoscu storescu findscu getscu movescu pg_lsclusters Orthanc; do \
+	    command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || \
+	        { echo "missing $$tool: apt-get install -y $(APT_PACKAGES)"; exit 1; }; \
 	done
 
 fmt:

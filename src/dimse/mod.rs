@@ -1,7 +1,8 @@
 //! DIMSE message layer (PS3.7): command sets, message assembly from P-DATA
 //! fragments, and one file per service (`echo`; `store`, `find`, `get` and
 //! `move` follow the same three steps: parse the request command, apply it,
-//! build the response).
+//! build the response). `native` gives outgoing data sets the native form a
+//! peer may need.
 //!
 //! What enters: the P-DATA-TF values of one association. What leaves: whole
 //! [`Message`]s (a command set plus, where the command says so, a data set)
@@ -15,6 +16,7 @@
 pub mod echo;
 pub mod find;
 pub mod matching;
+pub mod native;
 pub mod retrieve;
 pub mod sop_classes;
 pub mod store;

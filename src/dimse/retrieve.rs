@@ -3,12 +3,15 @@
 //! association (C-GET) or on a new one to a configured destination (C-MOVE).
 //!
 //! Each instance is sent exactly as it was received when the peer accepted
-//! its transfer syntax; otherwise it is converted between Implicit and
-//! Explicit VR Little Endian when the peer accepted one of those; otherwise
-//! the sub-operation fails and is counted, never silently dropped.
+//! its transfer syntax. Otherwise it goes in a native syntax the peer
+//! accepted (Explicit VR Little Endian preferred, else Implicit): re-encoded
+//! when it was received in the other one, its Pixel Data decoded when it was
+//! received encapsulated ([`native`](super::native)). When neither is
+//! possible the sub-operation fails and is counted, with the reason, never
+//! silently dropped. The stored bytes are never changed.
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::{tags, uids};
+use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
@@ -19,6 +22,7 @@ use dicom_ul::pdu::{
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::native::{self, ConvertError, NATIVE_LE};
 use super::{command_field, encode_command};
 use crate::archive::{Archive, ArchiveError};
 use crate::index::Location;
@@ -45,11 +49,11 @@ pub enum SubOpError {
     },
     #[error(transparent)]
     Rebuild(#[from] ArchiveError),
-    #[error("cannot convert {sop_instance_uid} to {to}: {message}")]
+    #[error("cannot convert {sop_instance_uid} to {to}: {source}")]
     Convert {
         sop_instance_uid: String,
         to: String,
-        message: String,
+        source: ConvertError,
     },
     /// The association carrying the sub-operations failed: the remaining
     /// ones fail too.
@@ -62,6 +66,15 @@ impl SubOpError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, SubOpError::Network(_))
     }
+
+    /// The reason, without the SOP Instance UID (the Failed SOP Instance
+    /// UID List names the instances), for an Error Comment.
+    pub fn reason(&self) -> String {
+        match self {
+            SubOpError::Convert { source, .. } => source.to_string(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Counts of the sub-operations of one retrieve (PS3.7 C.4.2.1.1).
@@ -72,6 +85,8 @@ pub struct Counts {
     pub failed: u16,
     pub warning: u16,
     pub failed_uids: Vec<String>,
+    /// Why the first failed sub-operation failed, when that is known.
+    pub first_error: Option<String>,
 }
 
 impl Counts {
@@ -86,6 +101,13 @@ impl Counts {
                 self.failed_uids.push(uid.to_owned());
             }
         }
+    }
+
+    /// Records a sub-operation that failed without a C-STORE-RSP status, and
+    /// why.
+    pub fn record_failure(&mut self, uid: &str, reason: String) {
+        self.record(uid, None);
+        self.first_error.get_or_insert(reason);
     }
 
     /// The elements carrying the counts in a C-GET-RSP / C-MOVE-RSP.
@@ -142,37 +164,53 @@ pub struct Originator {
     pub message_id: u16,
 }
 
-/// Native syntaxes an instance may be converted between.
-const NATIVE_LE: [&str; 2] = [
-    uids::EXPLICIT_VR_LITTLE_ENDIAN,
-    uids::IMPLICIT_VR_LITTLE_ENDIAN,
-];
+/// How an instance goes out on the context chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conversion {
+    /// Exactly as received.
+    None,
+    /// Re-encoded in the other native little-endian syntax.
+    Reencode { to: String },
+    /// Its encapsulated Pixel Data decoded, in a native syntax.
+    Decode { to: String },
+}
 
-/// The accepted context to send an instance on, and the syntax to convert
-/// it to when that is not the one it was received in.
+/// The accepted context to send an instance on, and how to convert it when
+/// no context holds the syntax it was received in.
 pub fn choose_context(
     contexts: &[PresentationContextNegotiated],
     sop_class_uid: &str,
     transfer_syntax_uid: &str,
-) -> Option<(u8, Option<String>)> {
-    let accepted = contexts.iter().filter(|pc| {
-        pc.reason == PresentationContextResultReason::Acceptance
-            && trim(&pc.abstract_syntax) == sop_class_uid
-    });
-    let accepted: Vec<_> = accepted.collect();
-    if let Some(pc) = accepted
+) -> Option<(u8, Conversion)> {
+    let accepted: Vec<(u8, &str)> = contexts
         .iter()
-        .find(|pc| trim(&pc.transfer_syntax) == transfer_syntax_uid)
-    {
-        return Some((pc.id, None));
+        .filter(|pc| {
+            pc.reason == PresentationContextResultReason::Acceptance
+                && trim(&pc.abstract_syntax) == sop_class_uid
+        })
+        .map(|pc| (pc.id, trim(&pc.transfer_syntax)))
+        .collect();
+    let on = |ts: &str| accepted.iter().find(|(_, t)| *t == ts).map(|(id, _)| *id);
+    if let Some(id) = on(transfer_syntax_uid) {
+        return Some((id, Conversion::None));
     }
-    if !NATIVE_LE.contains(&transfer_syntax_uid) {
+    let decode = if NATIVE_LE.contains(&transfer_syntax_uid) {
+        false
+    } else if crate::dataset::TransferSyntax::from_uid(transfer_syntax_uid).is_encapsulated() {
+        true
+    } else {
         return None;
-    }
-    accepted
-        .iter()
-        .find(|pc| NATIVE_LE.contains(&trim(&pc.transfer_syntax)))
-        .map(|pc| (pc.id, Some(trim(&pc.transfer_syntax).to_owned())))
+    };
+    NATIVE_LE.iter().find_map(|to| {
+        let id = on(to)?;
+        let to = (*to).to_owned();
+        let conversion = if decode {
+            Conversion::Decode { to }
+        } else {
+            Conversion::Reencode { to }
+        };
+        Some((id, conversion))
+    })
 }
 
 fn trim(uid: &str) -> &str {
@@ -182,18 +220,20 @@ fn trim(uid: &str) -> &str {
 /// Sends one instance as a C-STORE sub-operation on `association` and waits
 /// for its response. Returns the C-STORE status, and whether a C-CANCEL for
 /// the retrieve arrived meanwhile (only possible on a C-GET association).
+/// Decoded Pixel Data is never larger than `max_data_set_bytes`.
 pub async fn store_one<A, S>(
     association: &mut A,
     archive: &Archive,
     location: &Location,
     message_id: u16,
     originator: Option<&Originator>,
+    max_data_set_bytes: u64,
 ) -> Result<(u16, bool), SubOpError>
 where
     A: AsyncAssociation<S> + Send,
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (pc_id, convert_to) = choose_context(
+    let (pc_id, conversion) = choose_context(
         association.presentation_contexts(),
         &location.sop_class_uid,
         &location.transfer_syntax_uid,
@@ -206,10 +246,9 @@ where
     let offset = usize::try_from(location.data_set_offset)
         .unwrap_or(0)
         .min(received.len());
-    let data_set = match &convert_to {
-        None => received[offset..].to_vec(),
-        Some(to) => convert(location, &received[offset..], to)?,
-    };
+    let data_set = received[offset..].to_vec();
+    drop(received);
+    let data_set = convert(location, data_set, conversion, max_data_set_bytes).await?;
     let command = store_request(location, message_id, originator)
         .map_err(|e| SubOpError::Network(e.to_string()))?;
     let net = |e: &dyn std::fmt::Display| SubOpError::Network(e.to_string());
@@ -232,26 +271,50 @@ where
     await_store_response(association).await
 }
 
-fn convert(location: &Location, data_set: &[u8], to: &str) -> Result<Vec<u8>, SubOpError> {
-    let err = |message: String| SubOpError::Convert {
-        sop_instance_uid: location.sop_instance_uid.clone(),
-        to: to.to_owned(),
-        message,
+/// Converts a copy of the stored data set on the blocking pool (decoding is
+/// CPU-heavy); a decoder that panics fails this sub-operation only.
+async fn convert(
+    location: &Location,
+    data_set: Vec<u8>,
+    conversion: Conversion,
+    limit: u64,
+) -> Result<Vec<u8>, SubOpError> {
+    let from = location.transfer_syntax_uid.clone();
+    let (to, decode) = match conversion {
+        Conversion::None => return Ok(data_set),
+        Conversion::Reencode { to } => (to, false),
+        Conversion::Decode { to } => (to, true),
     };
-    let registry = TransferSyntaxRegistry;
-    let from_ts = registry
-        .get(&location.transfer_syntax_uid)
-        .ok_or_else(|| err("unknown source syntax".into()))?;
-    let to_ts = registry
-        .get(to)
-        .ok_or_else(|| err("unknown target syntax".into()))?;
-    let object = InMemDicomObject::read_dataset_with_ts(data_set, from_ts)
-        .map_err(|e| err(e.to_string()))?;
-    let mut out = Vec::with_capacity(data_set.len());
-    object
-        .write_dataset_with_ts(&mut out, to_ts)
-        .map_err(|e| err(e.to_string()))?;
-    Ok(out)
+    let target = to.clone();
+    let source = from.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        if decode {
+            native::decode(&data_set, &source, &target, limit)
+        } else {
+            native::reencode(&data_set, &source, &target)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ConvertError::Decode {
+            transfer_syntax_uid: from.clone(),
+            message: format!("decoder stopped: {e}"),
+        })
+    });
+    let data_set = result.map_err(|source| SubOpError::Convert {
+        sop_instance_uid: location.sop_instance_uid.clone(),
+        to: to.clone(),
+        source,
+    })?;
+    if decode {
+        tracing::info!(
+            sop_instance_uid = %location.sop_instance_uid,
+            from = %from,
+            to = %to,
+            "pixel data decoded: the peer accepted no context for the stored syntax"
+        );
+    }
+    Ok(data_set)
 }
 
 fn store_request(
@@ -345,4 +408,97 @@ fn read_response(bytes: &[u8]) -> Result<(u16, u16), SubOpError> {
     let field = get(tags::COMMAND_FIELD)
         .ok_or_else(|| SubOpError::Network("response without Command Field".into()))?;
     Ok((field, get(tags::STATUS).unwrap_or(0xFFFF)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_dictionary_std::uids;
+
+    const CT: &str = uids::CT_IMAGE_STORAGE;
+
+    fn accepted(contexts: &[(u8, &str, &str)]) -> Vec<PresentationContextNegotiated> {
+        contexts
+            .iter()
+            .map(|(id, class, ts)| PresentationContextNegotiated {
+                id: *id,
+                reason: PresentationContextResultReason::Acceptance,
+                abstract_syntax: class.to_string(),
+                transfer_syntax: format!("{ts}\0"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_stored_syntax_goes_as_received() {
+        let contexts = accepted(&[
+            (1, CT, uids::EXPLICIT_VR_LITTLE_ENDIAN),
+            (3, CT, uids::JPEGLS_LOSSLESS),
+        ]);
+        let chosen = choose_context(&contexts, CT, uids::JPEGLS_LOSSLESS);
+        assert_eq!(chosen, Some((3, Conversion::None)));
+    }
+
+    #[test]
+    fn encapsulated_without_its_context_is_decoded_to_explicit_first() {
+        let contexts = accepted(&[
+            (1, CT, uids::IMPLICIT_VR_LITTLE_ENDIAN),
+            (3, CT, uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        ]);
+        let chosen = choose_context(&contexts, CT, uids::JPEG2000_LOSSLESS);
+        let to = uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned();
+        assert_eq!(chosen, Some((3, Conversion::Decode { to })));
+        let implicit_only = accepted(&[(5, CT, uids::IMPLICIT_VR_LITTLE_ENDIAN)]);
+        let chosen = choose_context(&implicit_only, CT, uids::RLE_LOSSLESS);
+        let to = uids::IMPLICIT_VR_LITTLE_ENDIAN.to_owned();
+        assert_eq!(chosen, Some((5, Conversion::Decode { to })));
+    }
+
+    #[test]
+    fn native_syntaxes_are_reencoded_and_big_endian_is_not_sent() {
+        let contexts = accepted(&[(1, CT, uids::IMPLICIT_VR_LITTLE_ENDIAN)]);
+        let chosen = choose_context(&contexts, CT, uids::EXPLICIT_VR_LITTLE_ENDIAN);
+        let to = uids::IMPLICIT_VR_LITTLE_ENDIAN.to_owned();
+        assert_eq!(chosen, Some((1, Conversion::Reencode { to })));
+        let big_endian = "1.2.840.10008.1.2.2";
+        assert_eq!(choose_context(&contexts, CT, big_endian), None);
+    }
+
+    #[test]
+    fn another_class_or_a_rejected_context_is_never_used() {
+        let mut contexts = accepted(&[
+            (1, uids::MR_IMAGE_STORAGE, uids::EXPLICIT_VR_LITTLE_ENDIAN),
+            (3, CT, uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        ]);
+        contexts[1].reason = PresentationContextResultReason::TransferSyntaxesNotSupported;
+        assert_eq!(
+            choose_context(&contexts, CT, uids::JPEG_BASELINE8_BIT),
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_failure_reason_is_kept_without_the_uid() {
+        let mut counts = Counts {
+            remaining: 3,
+            ..Counts::default()
+        };
+        let error = SubOpError::Convert {
+            sop_instance_uid: "1.2.3".into(),
+            to: uids::EXPLICIT_VR_LITTLE_ENDIAN.into(),
+            source: ConvertError::Decode {
+                transfer_syntax_uid: uids::JPEGLS_LOSSLESS.into(),
+                message: "bad marker".into(),
+            },
+        };
+        counts.record_failure("1.2.3", error.reason());
+        counts.record_failure("1.2.4", "later".into());
+        counts.record("1.2.5", Some(0));
+        assert_eq!(counts.failed, 2);
+        assert_eq!(counts.completed, 1);
+        assert_eq!(
+            counts.first_error.as_deref(),
+            Some("cannot decode 1.2.840.10008.1.2.4.80: bad marker")
+        );
+    }
 }

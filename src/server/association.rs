@@ -188,9 +188,13 @@ fn retrieve_response_with_data(
     status: u16,
     counts: &Counts,
     with_remaining: bool,
+    comment: Option<&str>,
 ) -> Result<Vec<u8>, DimseError> {
     let mut elements = dimse::response_elements(request, field, status, true);
     elements.extend(counts.elements(with_remaining));
+    if let Some(comment) = comment {
+        elements.push(dimse::error_comment(comment));
+    }
     dimse::encode_command(elements)
 }
 
@@ -474,6 +478,7 @@ impl Session {
             }
         };
         let archive = self.node.archive().clone();
+        let limit = self.node.config().limits.max_data_set_bytes.get();
         let mut counts = Counts {
             remaining: targets.len().min(usize::from(u16::MAX)) as u16,
             ..Counts::default()
@@ -487,6 +492,7 @@ impl Session {
                 target,
                 self.next_message_id,
                 None,
+                limit,
             )
             .await;
             cancelled |= self.record_sub_operation(&mut counts, target, result)?;
@@ -561,6 +567,7 @@ impl Session {
             }
         };
         let archive = self.node.archive().clone();
+        let limit = self.node.config().limits.max_data_set_bytes.get();
         let originator = retrieve::Originator {
             ae_title: self.calling_ae.clone(),
             message_id: command.message_id,
@@ -583,6 +590,7 @@ impl Session {
                     target,
                     (n + 1) as u16,
                     Some(&originator),
+                    limit,
                 )
                 .await
             };
@@ -593,7 +601,7 @@ impl Session {
                     tracing::warn!(%destination, error = %e, "C-MOVE destination association failed");
                 }
                 broken = true;
-                counts.record(&target.sop_instance_uid, None);
+                counts.record_failure(&target.sop_instance_uid, e.reason());
             } else {
                 self.record_sub_operation(&mut counts, target, result)?;
             }
@@ -666,7 +674,7 @@ impl Session {
             Err(e) if e.is_fatal() => Err(AssociationError::SubOperation(e)),
             Err(e) => {
                 tracing::warn!(sop_instance_uid = %target.sop_instance_uid, error = %e, "sub-operation failed");
-                counts.record(&target.sop_instance_uid, None);
+                counts.record_failure(&target.sop_instance_uid, e.reason());
                 Ok(false)
             }
         }
@@ -731,19 +739,13 @@ impl Session {
             "{} done",
             if field == command_field::C_GET_RSP { "C-GET" } else { "C-MOVE" }
         );
-        let response = retrieve_response(command, field, final_status, &counts, cancelled, None)
-            .and_then(|mut bytes| {
-                if failed.is_some() {
-                    bytes = retrieve_response_with_data(
-                        command,
-                        field,
-                        final_status,
-                        &counts,
-                        cancelled,
-                    )?;
-                }
-                Ok(bytes)
-            })?;
+        // Why the first failed sub-operation failed; the identifier names them.
+        let comment = counts.first_error.as_deref();
+        let response = if failed.is_some() {
+            retrieve_response_with_data(command, field, final_status, &counts, cancelled, comment)?
+        } else {
+            retrieve_response(command, field, final_status, &counts, cancelled, comment)?
+        };
         self.send_command(pc_id, response).await?;
         if let Some(identifier) = failed {
             self.send_data(pc_id, &identifier).await?;

@@ -1,6 +1,6 @@
 //! Integration tests: the real `strata` binary against real DICOM peers
-//! (DCMTK command-line tools, pynetdicom), each test in a fresh directory
-//! with its own port.
+//! (DCMTK command-line tools, pynetdicom, Orthanc), each test in a fresh
+//! directory with its own port.
 
 /// Runs each test once on the embedded SQLite index and once on PostgreSQL.
 macro_rules! on_both_indexes {

@@ -65,11 +65,15 @@ pub struct Sent {
 
 pub fn store_scu(port: u16, files: &[PathBuf]) -> Vec<Sent> {
     let script = repo().join("tests/peers/store_scu.py");
-    let out = run(Command::new(python())
-        .arg(script)
-        .arg(port.to_string())
-        .arg("PYSCU")
-        .args(files));
+    // Whole series of hundreds of slices take a while on a loaded machine.
+    let out = crate::support::run_within(
+        Command::new(python())
+            .arg(script)
+            .arg(port.to_string())
+            .arg("PYSCU")
+            .args(files),
+        300,
+    );
     assert!(out.status.success(), "store_scu failed: {}", text(&out));
     String::from_utf8_lossy(&out.stdout)
         .lines()

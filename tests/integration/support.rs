@@ -313,3 +313,131 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A free TCP port on the loopback interface (for peers that cannot bind
+/// port 0 and report it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits up to ten seconds until something accepts connections on `port`
+/// (pynetdicom says "listening" before it has bound its socket).
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// The Orthanc executable (Debian's `orthanc` package puts it in /usr/sbin,
+/// which is not on every PATH).
+pub fn orthanc_bin() -> PathBuf {
+    let on_path = Command::new("sh")
+        .args(["-c", "command -v Orthanc"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let path = on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/Orthanc"));
+    assert!(
+        path.is_file(),
+        "Orthanc not found: apt-get install -y orthanc"
+    );
+    path
+}
+
+/// An Orthanc server on free ports with a fresh storage directory, killed
+/// when dropped. Its REST API answers on loopback only, without
+/// authentication.
+pub struct Orthanc {
+    child: Child,
+    pub ae_title: &'static str,
+    pub dicom_port: u16,
+    pub http_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Orthanc {
+    pub fn start() -> Orthanc {
+        let bin = orthanc_bin();
+        let dir = tempfile::tempdir().unwrap();
+        let (dicom_port, http_port) = (free_port(), free_port());
+        let storage = dir.path().join("storage");
+        let config = serde_json::json!({
+            "Name": "STRATA-TEST",
+            "DicomAet": "ORTHANC",
+            "DicomPort": dicom_port,
+            "HttpPort": http_port,
+            "StorageDirectory": storage,
+            "IndexDirectory": storage,
+            "StorageCompression": false,
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": false,
+            "DicomCheckCalledAet": false,
+            "Plugins": [],
+        });
+        let config_path = dir.path().join("orthanc.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = std::fs::File::create(dir.path().join("orthanc.log")).unwrap();
+        let child = Command::new(bin)
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn Orthanc");
+        let orthanc = Orthanc {
+            child,
+            ae_title: "ORTHANC",
+            dicom_port,
+            http_port,
+            dir,
+        };
+        orthanc.wait_until_up();
+        orthanc
+    }
+
+    fn wait_until_up(&self) {
+        for _ in 0..300 {
+            if self.try_get("/system").is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("Orthanc did not start:\n{}", self.log());
+    }
+
+    /// Everything Orthanc logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("orthanc.log")).unwrap_or_default()
+    }
+
+    fn try_get(&self, path: &str) -> Option<Vec<u8>> {
+        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
+        let out = run(Command::new("curl").args(["-sf", "--max-time", "30", &url]));
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// GET on the REST API; panics with Orthanc's log on failure.
+    pub fn get(&self, path: &str) -> Vec<u8> {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("GET {path} failed:\n{}", self.log()))
+    }
+
+    /// GET of a JSON resource.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        serde_json::from_slice(&self.get(path)).unwrap()
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

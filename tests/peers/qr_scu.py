@@ -5,6 +5,10 @@ Usage:
   qr_scu.py get PORT MODEL STORAGE_CLASSES KEY=VALUE...
   qr_scu.py move PORT MODEL DESTINATION KEY=VALUE...
 
+Any mode takes "--save DIR" at the end: each data set received by a get is
+also written to DIR/<SOP Instance UID>.dcm as a Part-10 file, exactly as it
+came off the wire, in the transfer syntax of its presentation context.
+
 MODEL is "study" or "patient". For get, STORAGE_CLASSES is a comma-separated
 list of SOP Class UIDs the SCU offers to receive (one context each, with the
 common transfer syntaxes), or of CLASS@SYNTAX pairs (one context each with
@@ -14,6 +18,7 @@ a key without "=" is a return key.
 """
 import hashlib
 import json
+import os
 import sys
 
 from pydicom.dataset import Dataset
@@ -51,7 +56,17 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
+def take_save_dir():
+    if "--save" not in sys.argv:
+        return None
+    at = sys.argv.index("--save")
+    directory = sys.argv[at + 1]
+    del sys.argv[at:at + 2]
+    return directory
+
+
 def main():
+    save_dir = take_save_dir()
     mode, port, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     ae = AE(ae_title="QRSCU")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
@@ -84,8 +99,12 @@ def main():
 
         def on_store(event):
             raw = event.request.DataSet.getvalue()
-            emit(received=str(event.request.AffectedSOPInstanceUID), sha256=hashlib.sha256(raw).hexdigest(),
+            uid = str(event.request.AffectedSOPInstanceUID)
+            emit(received=uid, sha256=hashlib.sha256(raw).hexdigest(),
                  transfer_syntax=str(event.context.transfer_syntax))
+            if save_dir:
+                with open(os.path.join(save_dir, uid + ".dcm"), "wb") as f:
+                    f.write(event.encoded_dataset())
             if mode == "get-cancel" and get_context:
                 event.assoc.send_c_cancel(1, get_context[0])
                 get_context.clear()
