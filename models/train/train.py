@@ -15,7 +15,7 @@ the logit the codec already has without it (the adaptive counters mixed, recorde
 `strata train-data` as `<volume>.probs.npy`). The loss is the cross-entropy in bits per
 coded bit, the unit of the benchmark. One volume is held out and never trained on.
 
-numpy only: the network is small (32-32-1), and PyPI's PyTorch for Linux brings the
+numpy only: the network is small (32-64-1), and PyPI's PyTorch for Linux brings the
 CUDA libraries (gigabytes) with it.
 """
 
@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 FEATURES = 32
-HIDDEN = int(os.environ.get("STRATA_TRAIN_HIDDEN", "32"))
+HIDDEN = int(os.environ.get("STRATA_TRAIN_HIDDEN", "64"))
 ACT_DIV = 128  # h = floor(acc1 / 128)
 LOGIT_SHIFT = 11
 LN2 = np.log(2.0)
