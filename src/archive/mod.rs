@@ -15,6 +15,7 @@ mod cache;
 mod export;
 mod headers;
 mod jobs;
+pub mod models;
 mod volumes;
 
 use sha2::{Digest, Sha256};
@@ -80,7 +81,7 @@ pub struct Settings {
 fn models(
     codec: &crate::config::CodecConfig,
 ) -> Result<std::sync::Arc<codec::model::ModelSet>, codec::CodecError> {
-    codec::model::registry::shared(codec).map_err(|message| codec::CodecError::Model {
+    models::shared(codec).map_err(|message| codec::CodecError::Model {
         model: codec.model.clone(),
         message,
     })

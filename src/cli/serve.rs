@@ -31,6 +31,9 @@ impl ServeArgs {
         let config = self.load_config(log_format)?;
         prepare_data_dir(&config.storage.data_dir)?;
         Runtime::load(&config.codec.onnxruntime_library, config.codec.device)?;
+        // The LSBV models load now, so a wrong codec.model or models_dir stops the node
+        // at start-up rather than failing its first compression job.
+        strata::archive::models::shared(&config.codec).map_err(anyhow::Error::msg)?;
         super::block_on(serve(config))
     }
 

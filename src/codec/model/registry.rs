@@ -10,7 +10,6 @@
 //! the set loads all of them, so old containers keep decoding after a newer default.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use super::context::ContextModelFactory;
 use super::learned::LearnedModelFactory;
@@ -71,29 +70,6 @@ impl ModelSet {
         for file in files {
             set.add_file(runtime, &file, threads, optimize)?;
         }
-        Ok(set)
-    }
-
-    /// The models of a configuration: the built-in one, plus every learned model of
-    /// `codec.models_dir` when the selected model is a learned one or the folder holds
-    /// any (ONNX Runtime is then loaded as `codec.device` says). Sessions get one
-    /// intra-op thread: chunks already run in parallel.
-    pub fn from_config(codec: &crate::config::CodecConfig) -> Result<Self, String> {
-        let dir = if codec.models_dir.as_os_str().is_empty() {
-            default_models_dir()
-        } else {
-            codec.models_dir.clone()
-        };
-        let has_files = std::fs::read_dir(&dir).is_ok_and(|mut e| {
-            e.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "onnx")))
-        });
-        if codec.model == "builtin" && !has_files {
-            return Ok(ModelSet::builtin_only());
-        }
-        let runtime =
-            Runtime::load(&codec.onnxruntime_library, codec.device).map_err(|e| e.to_string())?;
-        let set = ModelSet::load_dir(&runtime, &dir, 1, true)?;
-        set.select(&codec.model)?;
         Ok(set)
     }
 
@@ -169,25 +145,4 @@ impl ModelSet {
             })
             .collect()
     }
-}
-
-/// The model set of a configuration, loaded once per process and shared (sessions are
-/// expensive to build; every archive job and retrieval of the process reuses them).
-pub fn shared(codec: &crate::config::CodecConfig) -> Result<Arc<ModelSet>, String> {
-    type Key = (PathBuf, String, String, PathBuf);
-    static SETS: Mutex<Vec<(Key, Arc<ModelSet>)>> = Mutex::new(Vec::new());
-    let key: Key = (
-        codec.models_dir.clone(),
-        codec.model.clone(),
-        format!("{:?}", codec.device),
-        codec.onnxruntime_library.clone(),
-    );
-    let mut sets = SETS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, set)) = sets.iter().find(|(k, _)| *k == key) {
-        return Ok(set.clone());
-    }
-    let set = Arc::new(ModelSet::from_config(codec)?);
-    tracing::info!(model = %codec.model, learned = ?set.describe(), "LSBV models loaded");
-    sets.push((key, set.clone()));
-    Ok(set)
 }
