@@ -36,6 +36,10 @@ test: check-build-tools check-test-tools $(ORT_LIB) testdata
 # scripts/test-postgres.sh starts (Debian's postgresql package).
 test-rust:
 	url=$$(scripts/test-postgres.sh) && STRATA_TEST_POSTGRES_URL=$$url cargo test --no-fail-fast
+	cargo build -p strata-fuzz
+
+# Fuzz targets (fuzz/fuzz_targets): built by `make test`; run with cargo-fuzz on a
+# nightly toolchain, e.g. `cargo +nightly fuzz run container`.
 
 test-python: venv
 	$(VENV_PY) -m pytest -q tests/python
@@ -94,4 +98,4 @@ fmt:
 	cargo fmt --all
 
 clippy:
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings

@@ -113,6 +113,22 @@ pub struct Command {
 impl Command {
     /// Parses an Implicit VR LE command set received on `pc_id`.
     pub fn parse(pc_id: u8, bytes: &[u8]) -> Result<Command, DimseError> {
+        // The byte layout first: an element length running past the command set must be
+        // refused before `dicom-object` allocates from it (found by fuzzing: an 8-byte
+        // command set declaring a 4 GiB element).
+        let limits = crate::dataset::Limits {
+            max_depth: 4,
+            max_total_bytes: bytes.len() as u64,
+        };
+        crate::dataset::scan(
+            crate::dataset::TransferSyntax::ImplicitVrLittleEndian,
+            bytes,
+            limits,
+        )
+        .map_err(|e| DimseError::MalformedCommand {
+            pc_id,
+            message: e.to_string(),
+        })?;
         let object =
             InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
                 .map_err(|e| DimseError::MalformedCommand {
@@ -404,6 +420,18 @@ mod tests {
             .push(fragment(PDataValueType::Command, &[0xff; 7], true))
             .unwrap_err();
         assert!(err.to_string().contains("presentation context 1"), "{err}");
+    }
+
+    /// Regression (fuzz target `command_set`): an element length far past the end of the
+    /// command set is refused without allocating it.
+    #[test]
+    fn command_set_declaring_a_huge_element_is_refused_without_allocating() {
+        let bytes = [0xb9, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x35, 0xff];
+        let err = Command::parse(1, &bytes).unwrap_err();
+        assert!(
+            matches!(err, DimseError::MalformedCommand { pc_id: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]
