@@ -41,7 +41,7 @@ fn main() {
             jxl_e9: false,
             ..Default::default()
         },
-        &strata::codec::ContextModelFactory,
+        &[("strata".to_string(), &strata::codec::ContextModelFactory)],
         &strata::codec::builtin_models(),
     );
     for row in strata::bench::table_rows("v", &vol, &r) {

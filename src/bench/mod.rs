@@ -98,14 +98,18 @@ fn raw_le(vol: &Volume) -> Vec<u8> {
     }
 }
 
-/// Runs strata and the reference codecs on one volume.
+/// Runs strata with each of `strata` (row name, LSBV model) and the reference codecs on
+/// one volume; `models` are the models the decoder may need.
 pub fn bench_volume(
     vol: &Volume,
     opts: &BenchOptions,
-    model: &dyn ModelFactory,
+    strata: &[(String, &dyn ModelFactory)],
     models: &[&dyn ModelFactory],
 ) -> Vec<CodecResult> {
-    let mut out = vec![bench_strata(vol, &opts.strata, model, models)];
+    let mut out: Vec<CodecResult> = strata
+        .iter()
+        .map(|(name, model)| bench_strata(vol, name, &opts.strata, *model, models))
+        .collect();
     out.push(bench_slices(vol, "JPEG-LS (CharLS)", Slicer::JpegLs));
     out.push(bench_slices(vol, "JPEG XL e7", Slicer::Jxl(7)));
     if opts.jxl_e9 {
@@ -118,19 +122,28 @@ pub fn bench_volume(
 
 fn bench_strata(
     vol: &Volume,
+    name: &str,
     opts: &EncodeOptions,
     model: &dyn ModelFactory,
     models: &[&dyn ModelFactory],
 ) -> CodecResult {
     let (enc, encode_ms, pe) = timed(|| codec::encode_with(&vol.view(), opts, model));
     let Ok(bytes) = enc else {
-        return failed("strata", encode_ms);
+        return failed(name, encode_ms);
     };
     let (dec, decode_ms, pd) =
         timed(|| codec::decode_with(&bytes, &Limits::default(), models, opts.threads));
     let lossless = dec.is_ok_and(|d| d.words == vol.words && d.dims == vol.dims);
+    // The split the encoder chose, from the container's own header.
+    let name = match codec::read_header(&bytes, &Limits::default()) {
+        Ok(h) => {
+            let msbv = h.msbv.name().split(" (").next().unwrap_or_default();
+            format!("{name}: d = {}, {msbv}", h.lsb_bits)
+        }
+        Err(_) => name.to_string(),
+    };
     CodecResult {
-        name: "strata".into(),
+        name,
         bytes: bytes.len(),
         encode_ms,
         decode_ms,

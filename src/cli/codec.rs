@@ -265,6 +265,10 @@ pub struct BenchArgs {
     /// Skip JPEG XL effort 9 (slow).
     #[arg(long)]
     pub no_e9: bool,
+    /// Also run strata with these LSBV models, side by side in the same run
+    /// (e.g. `--also-model builtin`); rows are named by model.
+    #[arg(long, value_delimiter = ',')]
+    pub also_model: Vec<String>,
     /// Encoder settings of strata.
     #[command(flatten)]
     pub encoder: EncoderArgs,
@@ -278,7 +282,11 @@ impl BenchArgs {
             jxl_e9: !self.no_e9,
         };
         let (models, selection) = load_models(self.encoder.model.as_deref())?;
-        let model = models.select(&selection).map_err(anyhow::Error::msg)?;
+        let mut strata = Vec::new();
+        for sel in std::iter::once(&selection).chain(&self.also_model) {
+            let model = models.select(sel).map_err(anyhow::Error::msg)?;
+            strata.push((format!("strata ({sel})"), model));
+        }
         let all = models.all();
         println!("{}", bench::TABLE_HEADER);
         let mut all_lossless = true;
@@ -290,7 +298,7 @@ impl BenchArgs {
             );
             let bar = ProgressBar::new_spinner().with_message(format!("bench {label}"));
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            let results = bench::bench_volume(&vol, &opts, model, &all);
+            let results = bench::bench_volume(&vol, &opts, &strata, &all);
             bar.finish_and_clear();
             all_lossless &= results.iter().all(|r| r.lossless);
             for row in bench::table_rows(&label, &vol, &results) {

@@ -78,3 +78,47 @@ fn corrupt_input_is_a_failure_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad magic"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_puts_both_models_and_the_anchors_in_one_table() {
+    let dir = fresh_dir("bench");
+    let dims = [4, 24, 20];
+    let words = (0..dims.iter().product::<usize>())
+        .map(|i| (1000 + (i % 20) * 9 + (i / 20 % 24) * 5 + (i * 7919) % 13) as u16)
+        .collect();
+    let vol = Volume {
+        dims,
+        format: SampleFormat {
+            bits_allocated: 16,
+            bits_stored: 12,
+            signed: false,
+        },
+        words,
+    };
+    let npy = dir.join("v.npy");
+    volume::npy::write(&npy, &vol).unwrap();
+    let table = strata(&[
+        "bench".as_ref(),
+        "--no-e9".as_ref(),
+        "--lsb-bits".as_ref(),
+        "2".as_ref(),
+        "--also-model".as_ref(),
+        "builtin".as_ref(),
+        npy.as_os_str(),
+    ]);
+    for codec in [
+        "strata (learned): d = 2, ",
+        "strata (builtin): d = 2, ",
+        "JPEG-LS (CharLS)",
+        "JPEG XL e7",
+        "zstd -19",
+        "zlib-6",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| v.npy | {codec}")))
+            .unwrap_or_else(|| panic!("no {codec} row in\n{table}"));
+        assert!(row.ends_with("| yes |"), "{row}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
