@@ -2,14 +2,19 @@
 //! stable for `storage.stable_after_s`, queues one job per series, and runs
 //! them on a bounded number of workers, so ingest never waits for
 //! compression. Jobs a stopped node left running are requeued at start-up.
+//!
+//! Invariant: a series is compressed only under an open job of the index
+//! ([`run_job`]), and the index holds at most one open job per series, so
+//! concurrent compressors (several workers, a node and `strata
+//! compress-pending`) never work on the same series.
 
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
-use super::Archive;
-use crate::index::now_ms;
+use super::{Archive, ArchiveError, SeriesReport};
+use crate::index::{Job, now_ms};
 
 /// How often the loop looks for stable series and pending jobs.
 const TICK: Duration = Duration::from_secs(1);
@@ -51,28 +56,7 @@ async fn work(worker: usize, archive: Archive, mut stop: broadcast::Receiver<()>
         }
         match archive.index.claim_job(now_ms()).await {
             Ok(Some(job)) => {
-                let result = archive.compress_series(job.series).await;
-                let error = result.as_ref().err().map(|e| e.to_string());
-                match &result {
-                    Ok(r) => tracing::info!(
-                        worker,
-                        series = job.series,
-                        instances = r.instances,
-                        bytes_received = r.bytes_received,
-                        bytes_stored = r.bytes_stored,
-                        "series compressed and verified"
-                    ),
-                    Err(e) => {
-                        tracing::error!(worker, series = job.series, error = %e, "compression job failed; spool copies kept")
-                    }
-                }
-                if let Err(e) = archive
-                    .index
-                    .finish_job(job.id, error.as_deref(), now_ms())
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot record the end of a job");
-                }
+                let _ = run_job(&archive, &job, worker).await;
                 continue;
             }
             Ok(None) => {}
@@ -83,4 +67,85 @@ async fn work(worker: usize, archive: Archive, mut stop: broadcast::Receiver<()>
             _ = tokio::time::sleep(TICK) => {}
         }
     }
+}
+
+/// Runs a claimed job: compresses its series, logs the outcome and records
+/// the end of the job. The one way a series gets compressed, in a running
+/// node and in `strata compress-pending` alike: a job row is open for the
+/// series while it runs, so no two compressors ever share a series.
+pub async fn run_job(
+    archive: &Archive,
+    job: &Job,
+    worker: usize,
+) -> Result<SeriesReport, ArchiveError> {
+    let result = archive.compress_series(job.series).await;
+    match &result {
+        Ok(r) => tracing::info!(
+            worker,
+            series = job.series,
+            instances = r.instances,
+            bytes_received = r.bytes_received,
+            bytes_stored = r.bytes_stored,
+            "series compressed and verified"
+        ),
+        Err(e) => {
+            tracing::error!(worker, series = job.series, error = %e, "compression job failed; spool copies kept")
+        }
+    }
+    let error = result.as_ref().err().map(|e| e.to_string());
+    if let Err(e) = archive
+        .index
+        .finish_job(job.id, error.as_deref(), now_ms())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record the end of a job");
+    }
+    result
+}
+
+/// What [`compress_pending`] did.
+#[derive(Debug, Default)]
+pub struct PendingReport {
+    /// Series compressed by this call.
+    pub compressed: usize,
+    pub bytes_received: u64,
+    pub bytes_stored: u64,
+    /// Series whose job failed, with the error.
+    pub failed: Vec<(i64, String)>,
+    /// Series another process (a running node) is compressing: left to it.
+    pub elsewhere: Vec<i64>,
+}
+
+/// Compresses every series that still has spooled instances, now, through
+/// the job queue: a job for each, then claim and run jobs until none is
+/// pending. `progress(done, queued)` is called after each job.
+pub async fn compress_pending(
+    archive: &Archive,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<PendingReport, ArchiveError> {
+    let series = archive.index.stable_series(i64::MAX).await?;
+    for &s in &series {
+        archive.index.enqueue_job(s, now_ms()).await?;
+    }
+    let mut report = PendingReport::default();
+    let mut done = 0;
+    progress(0, series.len());
+    while let Some(job) = archive.index.claim_job(now_ms()).await? {
+        match run_job(archive, &job, 0).await {
+            Ok(r) => {
+                report.compressed += 1;
+                report.bytes_received += r.bytes_received;
+                report.bytes_stored += r.bytes_stored;
+            }
+            Err(e) => report.failed.push((job.series, e.to_string())),
+        }
+        done += 1;
+        progress(done, series.len().max(done));
+    }
+    for s in series {
+        if archive.index.job_open(s).await? {
+            report.elsewhere.push(s);
+        }
+    }
+    Ok(report)
 }

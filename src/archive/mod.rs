@@ -31,7 +31,7 @@ use cache::{Chunk, ChunkCache};
 use volumes::{HEADERS, Slice, VOLUME};
 
 pub use export::ExportReport;
-pub use jobs::run_jobs;
+pub use jobs::{PendingReport, compress_pending, run_jobs};
 
 /// Kind of a blob holding one whole received copy, zstd-compressed.
 pub const INSTANCE_ZSTD: &str = "instance-zstd";

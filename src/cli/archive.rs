@@ -145,36 +145,29 @@ impl CompressPendingArgs {
         super::block_on(async move {
             let ingest = Ingest::open(&config).await?;
             let archive = ingest.archive(config.archive_settings());
-            let series = ingest.index().stable_series(i64::MAX).await?;
-            let bar = ProgressBar::new(series.len() as u64).with_style(
+            let bar = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} series, {elapsed} {msg}")
                     .expect("valid template"),
             );
-            let (mut received, mut stored, mut failed) = (0u64, 0u64, 0usize);
-            for id in series {
-                match archive.compress_series(id).await {
-                    Ok(r) => {
-                        received += r.bytes_received;
-                        stored += r.bytes_stored;
-                    }
-                    Err(e) => {
-                        bar.suspend(|| {
-                            tracing::error!(
-                                series = id,
-                                "compression failed; spool copies kept: {e}"
-                            )
-                        });
-                        failed += 1;
-                    }
-                }
-                bar.inc(1);
-            }
+            let report = strata::archive::compress_pending(&archive, |done, queued| {
+                bar.set_length(queued as u64);
+                bar.set_position(done as u64);
+            })
+            .await?;
             bar.finish_and_clear();
             ingest.index().close().await;
             println!(
-                "compressed {} series: {received} bytes received, {stored} bytes stored",
-                bar.position()
+                "compressed {} series: {} bytes received, {} bytes stored",
+                report.compressed, report.bytes_received, report.bytes_stored
             );
+            if !report.elsewhere.is_empty() {
+                println!(
+                    "{} series are being compressed by a running node and are left to it: {:?}",
+                    report.elsewhere.len(),
+                    report.elsewhere
+                );
+            }
+            let failed = report.failed.len();
             anyhow::ensure!(failed == 0, "{failed} series failed to compress");
             Ok(())
         })

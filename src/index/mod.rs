@@ -40,6 +40,8 @@ pub enum IndexError {
     },
     #[error("index database: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("instance {instance} already points at a compressed blob (compressed concurrently)")]
+    AlreadyCompressed { instance: i64 },
 }
 
 /// Which SQL dialect the index speaks.

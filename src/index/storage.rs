@@ -83,27 +83,35 @@ impl Index {
         ids(&rows)
     }
 
-    /// Adds a pending job for `series` unless one is pending or running.
+    /// Adds a pending job for `series` unless one is pending or running, in
+    /// one statement; the index `jobs_one_open_per_series` refuses a second
+    /// open job that another process queued at the same moment.
     pub async fn enqueue_job(&self, series: i64, now_ms: i64) -> Result<bool, IndexError> {
-        let open = sqlx::query(
-            "SELECT COUNT(*) FROM jobs WHERE series = $1 AND state IN ('pending', 'running')",
-        )
-        .bind(series)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get::<i64, _>(0)?;
-        if open > 0 {
-            return Ok(false);
-        }
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO jobs (kind, series, state, attempts, created_ms, updated_ms) \
-             VALUES ('compress', $1, 'pending', 0, $2, $2)",
+             SELECT 'compress', $1, 'pending', 0, $2, $2 WHERE NOT EXISTS \
+             (SELECT 1 FROM jobs WHERE series = $1 AND state IN ('pending', 'running'))",
         )
         .bind(series)
         .bind(now_ms)
         .execute(&self.pool)
+        .await;
+        match done {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether a job for `series` is pending or running.
+    pub async fn job_open(&self, series: i64) -> Result<bool, IndexError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM jobs WHERE series = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(series)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(true)
+        Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
     /// Takes the oldest pending job and marks it running.
@@ -225,8 +233,9 @@ impl Index {
             None => None,
         };
         for (instance, slice) in instances {
-            sqlx::query(
-                "UPDATE instances SET blob = $1, blob_slice = $2, header_blob = $3 WHERE id = $4",
+            let done = sqlx::query(
+                "UPDATE instances SET blob = $1, blob_slice = $2, header_blob = $3 \
+                 WHERE id = $4 AND blob IS NULL",
             )
             .bind(blob_id)
             .bind(*slice)
@@ -234,6 +243,13 @@ impl Index {
             .bind(*instance)
             .execute(&mut *tx)
             .await?;
+            // Dropping `tx` rolls the blob rows back: the instance keeps the
+            // blob that another compressor attached first.
+            if done.rows_affected() != 1 {
+                return Err(IndexError::AlreadyCompressed {
+                    instance: *instance,
+                });
+            }
         }
         tx.commit().await?;
         Ok(blob_id)

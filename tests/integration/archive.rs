@@ -118,7 +118,22 @@ fn kill_9_during_a_compression_job_then_the_job_completes(db: Db) {
             .all(|r| r.as_ref().is_some_and(|r| r.spool_path.is_none()))
     );
     assert!(walk_files(&server.data_dir().join("spool")).is_empty());
-    // Every blob on disk is one the index refers to: nothing orphaned.
+    let blobs = assert_no_orphan_blobs(&server);
+    assert!(blobs >= 2, "at least one volume and its headers");
+    let out = run(Command::new(strata_bin())
+        .args(["verify", "--data-dir", "var"])
+        .envs(server.db.env())
+        .current_dir(server.data_dir().parent().unwrap()));
+    assert!(
+        text(&out).contains("verified 191 instances (0 still in the spool): 0 failed"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Every blob file on disk is one the index refers to: nothing orphaned.
+/// Returns how many there are.
+fn assert_no_orphan_blobs(server: &Server) -> usize {
     let mut on_disk: Vec<String> = walk_files(&server.data_dir().join("blobs"))
         .iter()
         .map(|p| {
@@ -138,16 +153,67 @@ fn kill_9_during_a_compression_job_then_the_job_completes(db: Db) {
     on_disk.sort();
     referenced.sort();
     assert_eq!(on_disk, referenced);
-    assert!(on_disk.len() >= 2, "at least one volume and its headers");
+    on_disk.len()
+}
+
+/// `strata compress-pending` run while the node's own job loop compresses
+/// the same stable series: both take series through the index's job queue,
+/// so no series is compressed twice and neither finds a spool copy the other
+/// already released (regression: both used to compress every series).
+fn compress_pending_beside_a_running_node_shares_no_series(db: Db) {
+    let fast = [("STRATA_STORAGE_STABLE_AFTER_S", "1")];
+    let server = Server::start_on(db, &[], &fast);
+    let mut files = Vec::new();
+    for series in ["mr_brain1", "ct_lung1", "ct_totalseg_aorta"] {
+        let part = series_files(series);
+        let out = storescu(server.port, &part);
+        assert!(out.status.success(), "{}", text(&out));
+        files.extend(part);
+    }
+    let out = crate::support::run_within(
+        Command::new(strata_bin())
+            .args(["compress-pending", "--data-dir", "var"])
+            .envs(server.db.env())
+            .current_dir(server.data_dir().parent().unwrap()),
+        600,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let uids = sop_uids(&files);
+    for _ in 0..600 {
+        let rows = stored(&server, &uids);
+        if rows
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.spool_path.is_none()))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let rows = stored(&server, &uids);
+    assert!(
+        rows.iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.spool_path.is_none())),
+        "instances left in the spool\n{}\n{}",
+        text(&out),
+        server.log()
+    );
+    assert!(
+        !server.log().contains("compression job failed"),
+        "{}",
+        server.log()
+    );
+    assert!(walk_files(&server.data_dir().join("spool")).is_empty());
+    assert_no_orphan_blobs(&server);
     let out = run(Command::new(strata_bin())
         .args(["verify", "--data-dir", "var"])
         .envs(server.db.env())
         .current_dir(server.data_dir().parent().unwrap()));
-    assert!(
-        text(&out).contains("verified 191 instances (0 still in the spool): 0 failed"),
-        "{}",
-        text(&out)
+    let expected = format!(
+        "verified {} instances (0 still in the spool): 0 failed",
+        files.len()
     );
+    assert!(text(&out).contains(&expected), "{}", text(&out));
+    echo_works(server.port);
 }
 
 fn export_gives_back_imported_files_byte_for_byte(db: Db) {
@@ -220,6 +286,7 @@ on_both_indexes!(
     stable_series_are_compressed_by_the_running_node,
     compress_pending_then_verify_and_detect_corruption,
     kill_9_during_a_compression_job_then_the_job_completes,
+    compress_pending_beside_a_running_node_shares_no_series,
     export_gives_back_imported_files_byte_for_byte,
     consecutive_slices_decode_each_chunk_once,
 );

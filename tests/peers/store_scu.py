@@ -33,6 +33,10 @@ def main():
     port, calling, files = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     datasets = [dcmread(f) for f in files]
     ae = AE(ae_title=calling)
+    # Every C-STORE is answered only after fsync and the index commit: on a
+    # loaded machine that can take longer than pynetdicom's 30 s default.
+    ae.acse_timeout = 60
+    ae.dimse_timeout = ae.network_timeout = 300
     for context in sorted({(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID) for ds in datasets}):
         ae.add_requested_context(*context)
     assoc = ae.associate("127.0.0.1", port, ae_title="STRATA", max_pdu=16384)
@@ -40,6 +44,9 @@ def main():
         print(json.dumps({"error": "association rejected"}))
         sys.exit(1)
     for path, ds in zip(files, datasets):
+        if not assoc.is_established:
+            print(json.dumps({"error": f"association ended before {path}"}))
+            sys.exit(1)
         sent.clear()
         status = assoc.send_c_store(ds)
         data = sent[-1] if sent else b""
