@@ -138,6 +138,10 @@ pub struct StorageConfig {
     pub duplicate_policy: DuplicatePolicy,
     /// Seconds without a new instance after which a series is compressed.
     pub stable_after_s: u64,
+    /// Seconds before the node tries again a series whose compression
+    /// failed (a new instance of the series, or `strata compress-pending`,
+    /// tries at once).
+    pub retry_failed_after_s: u64,
     /// Compression jobs run at once.
     pub compression_workers: Positive,
 }
@@ -149,6 +153,7 @@ impl Default for StorageConfig {
             database_url: String::new(),
             duplicate_policy: DuplicatePolicy::Reject,
             stable_after_s: 60,
+            retry_failed_after_s: 600,
             compression_workers: Positive(1),
         }
     }
@@ -401,6 +406,7 @@ impl Config {
         crate::archive::Settings {
             zstd_level: self.codec.blob_zstd_level.get(),
             stable_after_ms: (self.storage.stable_after_s as i64).saturating_mul(1000),
+            retry_failed_after_ms: (self.storage.retry_failed_after_s as i64).saturating_mul(1000),
             workers: self.storage.compression_workers.get() as usize,
             codec_threads: (self.codec.threads > 0).then_some(self.codec.threads),
             cache_bytes: self.codec.cache_mb.saturating_mul(1 << 20),
@@ -604,6 +610,11 @@ mod tests {
         assert_eq!(c.limits.max_data_set_bytes, d.limits.max_data_set_bytes);
         assert_eq!(c.storage.duplicate_policy, d.storage.duplicate_policy);
         assert_eq!(c.storage.data_dir, d.storage.data_dir);
+        assert_eq!(c.storage.stable_after_s, d.storage.stable_after_s);
+        assert_eq!(
+            c.storage.retry_failed_after_s,
+            d.storage.retry_failed_after_s
+        );
         assert_eq!(c.codec.device, d.codec.device);
     }
 }

@@ -2,6 +2,9 @@
 //! stable for `storage.stable_after_s`, queues one job per series, and runs
 //! them on a bounded number of workers, so ingest never waits for
 //! compression. Jobs a stopped node left running are requeued at start-up.
+//! A series whose job failed keeps its spool copies and is queued again
+//! after `storage.retry_failed_after_s`, or as soon as a new instance of it
+//! arrives; `strata compress-pending` tries it at once.
 //!
 //! Invariant: a series is compressed only under an open job of the index
 //! ([`run_job`]), and the index holds at most one open job per series, so
@@ -40,9 +43,11 @@ pub async fn run_jobs(archive: Archive, mut stop: broadcast::Receiver<()>) {
 }
 
 async fn queue_stable_series(archive: &Archive) -> Result<(), super::ArchiveError> {
-    let stable_before = now_ms() - archive.settings.stable_after_ms;
+    let now = now_ms();
+    let stable_before = now - archive.settings.stable_after_ms;
+    let retry_before = now - archive.settings.retry_failed_after_ms;
     for series in archive.index.stable_series(stable_before).await? {
-        if archive.index.enqueue_job(series, now_ms()).await? {
+        if archive.index.enqueue_job(series, now, retry_before).await? {
             tracing::debug!(series, "compression job queued");
         }
     }
@@ -125,7 +130,8 @@ pub async fn compress_pending(
 ) -> Result<PendingReport, ArchiveError> {
     let series = archive.index.stable_series(i64::MAX).await?;
     for &s in &series {
-        archive.index.enqueue_job(s, now_ms()).await?;
+        // `i64::MAX`: series whose last job failed are tried again now.
+        archive.index.enqueue_job(s, now_ms(), i64::MAX).await?;
     }
     let mut report = PendingReport::default();
     let mut done = 0;

@@ -66,6 +66,8 @@ pub struct Settings {
     pub zstd_level: i32,
     /// A series is compressed once no instance arrived for this long.
     pub stable_after_ms: i64,
+    /// A series whose compression failed is queued again after this long.
+    pub retry_failed_after_ms: i64,
     /// Compression jobs run at once.
     pub workers: usize,
     /// Codec threads per job; `None` = one per core.

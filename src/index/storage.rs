@@ -83,17 +83,28 @@ impl Index {
         ids(&rows)
     }
 
-    /// Adds a pending job for `series` unless one is pending or running, in
-    /// one statement; the index `jobs_one_open_per_series` refuses a second
+    /// Adds a pending job for `series` unless one is pending or running, or
+    /// one failed after `retry_failed_before_ms` with no instance of the
+    /// series received since (pass `i64::MAX` to retry failed series now).
+    /// One statement; the index `jobs_one_open_per_series` refuses a second
     /// open job that another process queued at the same moment.
-    pub async fn enqueue_job(&self, series: i64, now_ms: i64) -> Result<bool, IndexError> {
+    pub async fn enqueue_job(
+        &self,
+        series: i64,
+        now_ms: i64,
+        retry_failed_before_ms: i64,
+    ) -> Result<bool, IndexError> {
         let done = sqlx::query(
             "INSERT INTO jobs (kind, series, state, attempts, created_ms, updated_ms) \
              SELECT 'compress', $1, 'pending', 0, $2, $2 WHERE NOT EXISTS \
-             (SELECT 1 FROM jobs WHERE series = $1 AND state IN ('pending', 'running'))",
+             (SELECT 1 FROM jobs WHERE series = $1 AND state IN ('pending', 'running')) \
+             AND NOT EXISTS (SELECT 1 FROM jobs j JOIN series s ON s.id = j.series \
+             WHERE j.series = $1 AND j.state = 'failed' AND j.updated_ms > $3 \
+             AND j.updated_ms >= s.last_received_ms)",
         )
         .bind(series)
         .bind(now_ms)
+        .bind(retry_failed_before_ms)
         .execute(&self.pool)
         .await;
         match done {

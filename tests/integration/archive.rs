@@ -282,7 +282,45 @@ fn consecutive_slices_decode_each_chunk_once(db: Db) {
     });
 }
 
+/// A series whose compression fails (here: a spool copy gone) keeps the
+/// rest of its spool copies, is not tried again every tick of the job loop,
+/// and `strata compress-pending` tries it again at once and reports it.
+fn a_failed_series_waits_for_its_retry(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db);
+    let series = crate::support::corpus().join("mr_brain1");
+    let out = strata(dir.path(), &test_db, &["import", series.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spool = walk_files(&dir.path().join("var/spool"));
+    assert_eq!(spool.len(), 25);
+    std::fs::remove_file(&spool[0]).unwrap();
+    let fast = [("STRATA_STORAGE_STABLE_AFTER_S", "0")];
+    let server = Server::start_in(dir, test_db, &[], &fast);
+    server.wait_for_log_within("compression job failed", 120);
+    // Five ticks of the job loop.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let log = server.log();
+    assert_eq!(log.matches("compression job failed").count(), 1, "{log}");
+    assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 24);
+    echo_works(server.port);
+    let out = crate::support::run_within(
+        Command::new(strata_bin())
+            .args(["compress-pending", "--data-dir", "var"])
+            .envs(server.db.env())
+            .current_dir(server.data_dir().parent().unwrap()),
+        300,
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 series failed to compress"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 24);
+}
+
 on_both_indexes!(
+    a_failed_series_waits_for_its_retry,
     stable_series_are_compressed_by_the_running_node,
     compress_pending_then_verify_and_detect_corruption,
     kill_9_during_a_compression_job_then_the_job_completes,
