@@ -35,7 +35,8 @@ pub struct EncoderArgs {
     /// LSBV planes d (default: chosen per volume by trial encoding).
     #[arg(long)]
     pub lsb_bits: Option<u8>,
-    /// Slices per independently decodable chunk.
+    /// Slices per independently decodable chunk, at most (the slices are spread evenly
+    /// over as many chunks as this gives).
     #[arg(long, default_value_t = codec::DEFAULT_CHUNK_SLICES)]
     pub chunk_slices: usize,
     /// Codec of the most significant bit-volume.

@@ -34,8 +34,18 @@ pub use sample::{SampleFormat, VolumeView};
 use chunk::ChunkParams;
 use container::ChunkEntry;
 
-/// Default slices per chunk.
+/// Default slices per chunk, at most (see [`balanced_chunk_slices`]).
 pub const DEFAULT_CHUNK_SLICES: usize = 16;
+
+/// The slices per chunk the encoder uses for `z` slices and at most `max` per chunk:
+/// as many chunks as `max` gives (`ceil(z / max)`), with the slices spread evenly over
+/// them, so that a 20-slice series is two chunks of 10 rather than 16 and 4 and decodes
+/// on two threads in the time of 10 slices. Depends on `z` and `max` only, never on the
+/// thread count.
+pub fn balanced_chunk_slices(z: usize, max: usize) -> usize {
+    let max = max.clamp(1, z.max(1));
+    z.max(1).div_ceil(z.max(1).div_ceil(max))
+}
 /// Largest `d` the automatic choice tries: a speed/size trade-off (on the noisiest CT a
 /// larger `d` is up to 0.7 % smaller but decodes 2x slower, see `docs/benchmarks.md`).
 pub const AUTO_MAX_LSB_BITS: u8 = 4;
@@ -48,7 +58,8 @@ pub struct EncodeOptions {
     /// LSBV planes `d`; `None` trial-encodes a few middle slices with each `d` in
     /// `0..=AUTO_MAX_LSB_BITS` and keeps the smallest result.
     pub lsb_bits: Option<u8>,
-    /// Slices per chunk.
+    /// Slices per chunk, at most: the encoder spreads the slices evenly over
+    /// `ceil(z / chunk_slices)` chunks ([`balanced_chunk_slices`]).
     pub chunk_slices: usize,
     /// MSBV codec (ignored when the MSBV has zero bits); `None` picks JPEG-LS or JPEG XL
     /// (effort 7) together with `d` by the same trial encoding.
@@ -221,7 +232,7 @@ pub fn encode_observed(
         msbv,
         model,
     };
-    let k = opts.chunk_slices;
+    let k = balanced_chunk_slices(z, opts.chunk_slices);
     let slice_words = y * x;
     let payloads: Vec<Result<(Vec<u8>, u64)>> = in_pool(opts.threads, || {
         view.words
@@ -447,4 +458,27 @@ pub fn decode_one_chunk(
     let mut out = vec![0u16; (end - start) * hw];
     decode_chunk(bytes, &h, model, c, &mut out)?;
     Ok((h, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced_chunk_slices;
+
+    #[test]
+    fn chunks_are_balanced_without_changing_their_count() {
+        assert_eq!(balanced_chunk_slices(20, 16), 10);
+        assert_eq!(balanced_chunk_slices(23, 16), 12);
+        assert_eq!(balanced_chunk_slices(48, 16), 16);
+        assert_eq!(balanced_chunk_slices(61, 16), 16);
+        assert_eq!(balanced_chunk_slices(1, 16), 1);
+        assert_eq!(balanced_chunk_slices(7, 3), 3);
+        assert_eq!(balanced_chunk_slices(5, 4), 3);
+        for z in 1..300 {
+            for max in 1..40 {
+                let k = balanced_chunk_slices(z, max);
+                assert!((1..=max).contains(&k), "z {z} max {max}: {k}");
+                assert_eq!(z.div_ceil(k), z.div_ceil(max), "z {z} max {max}");
+            }
+        }
+    }
 }
