@@ -190,6 +190,10 @@ pub struct CodecConfig {
     /// Folder of the learned models; empty = `models/` of the working
     /// directory, else of the source tree.
     pub models_dir: PathBuf,
+    /// Standard codec of the most significant bit-volume of new volumes.
+    pub msbv: MsbvChoice,
+    /// JPEG XL effort for the MSBV (1-10), also when `msbv` is `auto`.
+    pub msbv_effort: JxlEffort,
 }
 
 impl Default for CodecConfig {
@@ -202,6 +206,8 @@ impl Default for CodecConfig {
             onnxruntime_library: PathBuf::new(),
             model: "learned".into(),
             models_dir: PathBuf::new(),
+            msbv: MsbvChoice::Auto,
+            msbv_effort: JxlEffort(crate::codec::DEFAULT_JXL_EFFORT),
         }
     }
 }
@@ -230,6 +236,77 @@ impl TryFrom<i64> for ZstdLevel {
 
 impl From<ZstdLevel> for i64 {
     fn from(v: ZstdLevel) -> i64 {
+        i64::from(v.0)
+    }
+}
+
+/// The standard codec of the most significant bit-volume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MsbvChoice {
+    /// Chosen per volume together with d by trial encoding.
+    #[default]
+    Auto,
+    /// JPEG-LS (CharLS).
+    Jpegls,
+    /// JPEG XL lossless (libjxl).
+    Jxl,
+}
+
+impl MsbvChoice {
+    /// The codec's setting: `None` lets the encoder choose (at `effort` for JPEG XL).
+    pub fn codec(self, effort: JxlEffort) -> Option<crate::codec::MsbvCodec> {
+        match self {
+            MsbvChoice::Auto => None,
+            MsbvChoice::Jpegls => Some(crate::codec::MsbvCodec::JpegLs),
+            MsbvChoice::Jxl => Some(crate::codec::MsbvCodec::JpegXl { effort: effort.0 }),
+        }
+    }
+
+    /// Encoder options for this choice and `effort`, other settings at their defaults.
+    pub fn encode_options(self, effort: JxlEffort) -> crate::codec::EncodeOptions {
+        crate::codec::EncodeOptions {
+            msbv: self.codec(effort),
+            jxl_effort: effort.0,
+            ..crate::codec::EncodeOptions::default()
+        }
+    }
+}
+
+/// A JPEG XL encoder effort, 1 to 10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct JxlEffort(u8);
+
+impl JxlEffort {
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for JxlEffort {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        if (1..=10).contains(&v) {
+            Ok(JxlEffort(v as u8))
+        } else {
+            Err(format!("JPEG XL effort {v} is outside 1 to 10"))
+        }
+    }
+}
+
+impl std::str::FromStr for JxlEffort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let v: i64 = s
+            .parse()
+            .map_err(|_| format!("JPEG XL effort {s:?} is not a number"))?;
+        JxlEffort::try_from(v)
+    }
+}
+
+impl From<JxlEffort> for i64 {
+    fn from(v: JxlEffort) -> i64 {
         i64::from(v.0)
     }
 }
@@ -616,5 +693,35 @@ mod tests {
             d.storage.retry_failed_after_s
         );
         assert_eq!(c.codec.device, d.codec.device);
+        assert_eq!(c.codec.msbv, d.codec.msbv);
+        assert_eq!(c.codec.msbv_effort, d.codec.msbv_effort);
+    }
+
+    #[test]
+    fn msbv_codec_and_effort() {
+        let c = Config::default();
+        assert_eq!(c.codec.msbv, MsbvChoice::Auto);
+        assert_eq!(c.codec.msbv_effort.get(), crate::codec::DEFAULT_JXL_EFFORT);
+        let c = load_str(
+            "[codec]\nmsbv = \"jxl\"\n",
+            &[("STRATA_CODEC_MSBV_EFFORT", "9")],
+        )
+        .unwrap();
+        let options = c.codec.msbv.encode_options(c.codec.msbv_effort);
+        assert_eq!(
+            options.msbv,
+            Some(crate::codec::MsbvCodec::JpegXl { effort: 9 })
+        );
+        let c = load_str("[codec]\nmsbv_effort = 9\n", &[]).unwrap();
+        let options = c.codec.msbv.encode_options(c.codec.msbv_effort);
+        assert_eq!((options.msbv, options.jxl_effort), (None, 9));
+        let err = load_str("[codec]\nmsbv_effort = 11\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("1 to 10"), "{err}");
+        let err = load_str("[codec]\nmsbv = \"png\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("png"), "{err}");
     }
 }

@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
             MsbvCodec::JpegXl { effort: 1 }
         }),
         threads: Some(1),
+        ..EncodeOptions::default()
     };
     let Ok(bytes) = codec::encode(&view, &opts) else {
         return;

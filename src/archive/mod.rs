@@ -211,7 +211,11 @@ impl Archive {
                         model: codec.model.clone(),
                         message,
                     })?;
-            let container = volumes::encode(&slices, threads, model)?;
+            let options = codec::EncodeOptions {
+                threads,
+                ..codec.msbv.encode_options(codec.msbv_effort)
+            };
+            let container = volumes::encode(&slices, &options, model)?;
             let entries: Vec<headers::SliceHeader> = slices.into_iter().map(|s| s.header).collect();
             let packed = headers::encode(&entries, 19)?;
             Ok((store.write_blob(&container)?, store.write_blob(&packed)?))

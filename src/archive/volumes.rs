@@ -113,7 +113,7 @@ pub fn cut(instance: &SpooledInstance, received: &[u8]) -> Option<Slice> {
 /// Encodes the slices (in volume order) into a codec container.
 pub fn encode(
     slices: &[Slice],
-    threads: Option<usize>,
+    options: &EncodeOptions,
     model: &dyn codec::ModelFactory,
 ) -> Result<Vec<u8>, codec::CodecError> {
     let first = &slices[0].instance;
@@ -137,11 +137,7 @@ pub fn encode(
         format,
         words: &words,
     };
-    let options = EncodeOptions {
-        threads,
-        ..EncodeOptions::default()
-    };
-    codec::encode_with(&view, &options, model)
+    codec::encode_with(&view, options, model)
 }
 
 /// Rebuilds a received copy from its headers entry and its decoded slice.

@@ -10,24 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use strata::bench::{self, BenchOptions};
 use strata::codec::model::{ModelSet, id_to_string};
 use strata::codec::{self, EncodeOptions, Limits, MsbvCodec};
+use strata::config::{CodecConfig, JxlEffort, MsbvChoice};
 use strata::volume::{self, Volume};
-
-/// Standard codec for the MSBV.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum MsbvChoice {
-    /// Chosen per volume together with d by trial encoding.
-    Auto,
-    /// JPEG-LS (CharLS).
-    Jpegls,
-    /// JPEG XL lossless (libjxl).
-    Jxl,
-}
 
 /// Encoder settings shared by `compress` and `bench`.
 #[derive(Args, Debug, Clone)]
@@ -39,12 +29,13 @@ pub struct EncoderArgs {
     /// over as many chunks as this gives).
     #[arg(long, default_value_t = codec::DEFAULT_CHUNK_SLICES)]
     pub chunk_slices: usize,
-    /// Codec of the most significant bit-volume.
-    #[arg(long, value_enum, default_value_t = MsbvChoice::Auto)]
-    pub msbv: MsbvChoice,
-    /// JPEG XL effort for the MSBV when `--msbv jxl` (1-10).
-    #[arg(long, default_value_t = 7)]
-    pub effort: u8,
+    /// Codec of the most significant bit-volume (default: `codec.msbv`).
+    #[arg(long, value_enum)]
+    pub msbv: Option<MsbvChoice>,
+    /// JPEG XL effort for the MSBV, 1-10, also when it is chosen automatically
+    /// (default: `codec.msbv_effort`).
+    #[arg(long)]
+    pub effort: Option<JxlEffort>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -54,45 +45,44 @@ pub struct EncoderArgs {
     pub model: Option<String>,
 }
 
-/// The models of the configuration (`STRATA_CODEC_*`), with `selection` overriding
-/// `codec.model`; a model given as a path outside the models folder is loaded too.
-fn load_models(selection: Option<&str>) -> Result<(ModelSet, String)> {
-    let mut config = strata::config::Config::load(None, std::env::vars())?;
+/// The configuration's codec section (defaults and `STRATA_CODEC_*`).
+fn codec_config() -> Result<CodecConfig> {
+    Ok(strata::config::Config::load(None, std::env::vars())?.codec)
+}
+
+/// The models of the codec configuration, with `selection` overriding `codec.model`; a
+/// model given as a path outside the models folder is loaded too.
+fn load_models(codec: &CodecConfig, selection: Option<&str>) -> Result<(ModelSet, String)> {
+    let mut codec = codec.clone();
     if let Some(sel) = selection {
-        config.codec.model = sel.to_string();
+        codec.model = sel.to_string();
     }
-    let selection = config.codec.model.clone();
+    let selection = codec.model.clone();
     let path = Path::new(&selection);
     if path.extension().is_some_and(|x| x == "onnx") && path.is_file() {
-        let mut set = strata::archive::models::from_config(&strata::config::CodecConfig {
+        let mut set = strata::archive::models::from_config(&CodecConfig {
             model: "builtin".into(),
-            ..config.codec.clone()
+            ..codec.clone()
         })
         .map_err(anyhow::Error::msg)?;
-        let runtime =
-            strata::runtime::Runtime::load(&config.codec.onnxruntime_library, config.codec.device)?;
+        let runtime = strata::runtime::Runtime::load(&codec.onnxruntime_library, codec.device)?;
         set.add_file(&runtime, path, 1, true)
             .map_err(anyhow::Error::msg)?;
         return Ok((set, selection));
     }
-    let set = strata::archive::models::from_config(&config.codec).map_err(anyhow::Error::msg)?;
+    let set = strata::archive::models::from_config(&codec).map_err(anyhow::Error::msg)?;
     Ok((set, selection))
 }
 
 impl EncoderArgs {
-    fn options(&self) -> EncodeOptions {
-        let msbv = match self.msbv {
-            MsbvChoice::Auto => None,
-            MsbvChoice::Jpegls => Some(MsbvCodec::JpegLs),
-            MsbvChoice::Jxl => Some(MsbvCodec::JpegXl {
-                effort: self.effort,
-            }),
-        };
+    /// The encoder options: these flags, else the codec configuration.
+    fn options(&self, codec: &CodecConfig) -> EncodeOptions {
+        let choice = self.msbv.unwrap_or(codec.msbv);
         EncodeOptions {
             lsb_bits: self.lsb_bits,
             chunk_slices: self.chunk_slices,
-            msbv,
             threads: self.threads,
+            ..choice.encode_options(self.effort.unwrap_or(codec.msbv_effort))
         }
     }
 }
@@ -127,10 +117,11 @@ impl CompressArgs {
     /// Runs the subcommand.
     pub fn run(self) -> Result<()> {
         let vol = read_volume(&self.input)?;
-        let opts = self.encoder.options();
+        let codec = codec_config()?;
+        let opts = self.encoder.options(&codec);
         let bar = chunk_bar(vol.dims[0].div_ceil(opts.chunk_slices.max(1)), "compress");
         let start = Instant::now();
-        let (models, selection) = load_models(self.encoder.model.as_deref())?;
+        let (models, selection) = load_models(&codec, self.encoder.model.as_deref())?;
         let model = models.select(&selection).map_err(anyhow::Error::msg)?;
         let bytes = codec::encode_observed(&vol.view(), &opts, model, &|| bar.inc(1))?;
         bar.finish_and_clear();
@@ -172,7 +163,7 @@ impl DecompressArgs {
         let bar = chunk_bar(header.chunks.len(), "decompress");
         // Containers of the built-in model decode without ONNX Runtime; one that names a
         // learned model then fails with the model's sha256.
-        let set = match load_models(Some("builtin")) {
+        let set = match load_models(&codec_config()?, Some("builtin")) {
             Ok((set, _)) => set,
             Err(e) => {
                 eprintln!("warning: learned models not loaded: {e:#}");
@@ -278,11 +269,12 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// Runs the subcommand.
     pub fn run(self) -> Result<()> {
+        let codec = codec_config()?;
         let opts = BenchOptions {
-            strata: self.encoder.options(),
+            strata: self.encoder.options(&codec),
             jxl_e9: !self.no_e9,
         };
-        let (models, selection) = load_models(self.encoder.model.as_deref())?;
+        let (models, selection) = load_models(&codec, self.encoder.model.as_deref())?;
         let mut strata = Vec::new();
         for sel in std::iter::once(&selection).chain(&self.also_model) {
             let model = models.select(sel).map_err(anyhow::Error::msg)?;

@@ -49,6 +49,9 @@ pub fn balanced_chunk_slices(z: usize, max: usize) -> usize {
 /// Largest `d` the automatic choice tries: a speed/size trade-off (on the noisiest CT a
 /// larger `d` is up to 0.7 % smaller but decodes 2x slower, see `docs/benchmarks.md`).
 pub const AUTO_MAX_LSB_BITS: u8 = 4;
+/// JPEG XL effort of an automatically chosen MSBV codec, unless set otherwise.
+pub const DEFAULT_JXL_EFFORT: u8 = 7;
+
 /// Slices (from the middle of the volume) the automatic choice of `d` trial-encodes.
 pub const AUTO_TRIAL_SLICES: usize = 4;
 
@@ -62,8 +65,12 @@ pub struct EncodeOptions {
     /// `ceil(z / chunk_slices)` chunks ([`balanced_chunk_slices`]).
     pub chunk_slices: usize,
     /// MSBV codec (ignored when the MSBV has zero bits); `None` picks JPEG-LS or JPEG XL
-    /// (effort 7) together with `d` by the same trial encoding.
+    /// (at `jxl_effort`) together with `d` by the same trial encoding.
     pub msbv: Option<MsbvCodec>,
+    /// JPEG XL effort (1-10) when `msbv` is `None`: 9 is a few percent smaller than the
+    /// default 7 where JPEG XL codes most of the value, at about 4x the encode time
+    /// (`docs/benchmarks.md`); decoding speed does not depend on it.
+    pub jxl_effort: u8,
     /// Worker threads; `None` uses rayon's global pool.
     pub threads: Option<usize>,
 }
@@ -74,6 +81,7 @@ impl Default for EncodeOptions {
             lsb_bits: None,
             chunk_slices: DEFAULT_CHUNK_SLICES,
             msbv: None,
+            jxl_effort: DEFAULT_JXL_EFFORT,
             threads: None,
         }
     }
@@ -133,9 +141,20 @@ fn choose_split(
         Some(d) => vec![d.min(range.bits)],
         None => (0..=range.bits.min(AUTO_MAX_LSB_BITS)).collect(),
     };
+    let effort = match opts.msbv {
+        Some(MsbvCodec::JpegXl { effort }) => effort,
+        _ => opts.jxl_effort,
+    };
+    if !(1..=10).contains(&effort) {
+        return Err(MisuseError::Option {
+            name: "jxl_effort",
+            reason: format!("JPEG XL effort {effort} is outside 1 to 10"),
+        }
+        .into());
+    }
     let codecs = match opts.msbv {
         Some(c) => vec![c],
-        None => vec![MsbvCodec::JpegLs, MsbvCodec::JpegXl { effort: 7 }],
+        None => vec![MsbvCodec::JpegLs, MsbvCodec::JpegXl { effort }],
     };
     let mut candidates = Vec::new();
     for (rank, &c) in codecs.iter().enumerate() {

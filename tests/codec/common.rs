@@ -33,6 +33,7 @@ pub fn fast_opts(d: u8) -> EncodeOptions {
         chunk_slices: 16,
         msbv: Some(MsbvCodec::JpegLs),
         threads: None,
+        ..EncodeOptions::default()
     }
 }
 

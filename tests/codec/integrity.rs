@@ -30,6 +30,7 @@ fn encoded(words: &[u16]) -> Vec<u8> {
         chunk_slices: 3,
         msbv: Some(MsbvCodec::JpegLs),
         threads: Some(1),
+        ..EncodeOptions::default()
     };
     codec::encode(
         &VolumeView {
@@ -179,6 +180,7 @@ fn encoding_is_deterministic_and_thread_count_free() {
         chunk_slices: 2,
         msbv: Some(MsbvCodec::JpegXl { effort: 3 }),
         threads,
+        ..EncodeOptions::default()
     };
     let a = codec::encode(&view, &mk(Some(1))).unwrap();
     let b = codec::encode(&view, &mk(Some(2))).unwrap();
@@ -234,6 +236,28 @@ fn misuse_is_reported() {
         codec::encode(&view, &EncodeOptions::default()),
         Err(CodecError::Misuse(_))
     ));
+    let view = VolumeView {
+        dims: [1, 2, 3],
+        format: CT,
+        words: &w[..6],
+    };
+    for jxl_effort in [0, 11] {
+        let opts = EncodeOptions {
+            jxl_effort,
+            ..EncodeOptions::default()
+        };
+        let err = codec::encode(&view, &opts).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                CodecError::Misuse(MisuseError::Option {
+                    name: "jxl_effort",
+                    ..
+                })
+            ),
+            "{err}"
+        );
+    }
 }
 
 /// Golden digest: any change to the encoder's output must be deliberate (and bump the

@@ -38,6 +38,7 @@ fn opts(d: u8, threads: Option<usize>) -> EncodeOptions {
         chunk_slices: 4,
         msbv: Some(MsbvCodec::JpegLs),
         threads,
+        ..EncodeOptions::default()
     }
 }
 

@@ -44,7 +44,7 @@ proptest! {
     #[test]
     fn round_trip_any_volume((dims, format, words, d, k) in volume_strategy(), jls in prop::bool::ANY) {
         let msbv = if jls { MsbvCodec::JpegLs } else { MsbvCodec::JpegXl { effort: 1 } };
-        let opts = EncodeOptions { lsb_bits: Some(d), chunk_slices: k, msbv: Some(msbv), threads: None };
+        let opts = EncodeOptions { lsb_bits: Some(d), chunk_slices: k, msbv: Some(msbv), threads: None, ..EncodeOptions::default() };
         let view = VolumeView { dims, format, words: &words };
         let bytes = codec::encode(&view, &opts).unwrap();
         let back = codec::decode(&bytes, &Limits::default(), None).unwrap();

@@ -100,6 +100,41 @@ fn compress_pending_then_verify_and_detect_corruption(db: Db) {
     );
 }
 
+/// `codec.msbv` and `codec.model` choose how the archive codes new volumes.
+fn codec_settings_reach_the_stored_volume(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db);
+    let series = crate::support::corpus().join("mr_brain1");
+    let strata = |args: &[&str]| {
+        run(Command::new(strata_bin())
+            .args(args)
+            .args(["--data-dir", "var"])
+            .envs(test_db.env())
+            .env("STRATA_CODEC_MSBV", "jpegls")
+            .env("STRATA_CODEC_MODEL", "builtin")
+            .current_dir(dir.path()))
+    };
+    let out = strata(&["import", series.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = strata(&["compress-pending"]);
+    assert!(text(&out).contains("compressed 1 series"), "{}", text(&out));
+    let out = strata(&["verify"]);
+    assert!(
+        text(&out).contains("verified 25 instances (0 still in the spool): 0 failed"),
+        "{}",
+        text(&out)
+    );
+    let mut blobs = walk_files(&dir.path().join("var/blobs"));
+    blobs.sort_by_key(|b| std::fs::metadata(b).unwrap().len());
+    let container = blobs.last().unwrap();
+    let out = run(Command::new(strata_bin())
+        .args(["info", container.to_str().unwrap()])
+        .current_dir(dir.path()));
+    let info = text(&out);
+    assert!(info.contains("MSBV codec:    JPEG-LS"), "{info}");
+    assert!(info.contains("strata-builtin-ctxmix-v1"), "{info}");
+}
+
 fn kill_9_during_a_compression_job_then_the_job_completes(db: Db) {
     let fast = [("STRATA_STORAGE_STABLE_AFTER_S", "2")];
     let server = Server::start_on(db, &[], &fast);
@@ -323,6 +358,7 @@ on_both_indexes!(
     a_failed_series_waits_for_its_retry,
     stable_series_are_compressed_by_the_running_node,
     compress_pending_then_verify_and_detect_corruption,
+    codec_settings_reach_the_stored_volume,
     kill_9_during_a_compression_job_then_the_job_completes,
     compress_pending_beside_a_running_node_shares_no_series,
     export_gives_back_imported_files_byte_for_byte,
