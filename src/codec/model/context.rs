@@ -54,7 +54,7 @@ impl ModelFactory for ContextModelFactory {
 }
 
 /// Window cells of the 8 neighbours: NW, N, NE, W, E, SW, S, SE.
-const CELLS: [(usize, usize); 8] = [
+pub(crate) const CELLS: [(usize, usize); 8] = [
     (0, 0),
     (0, 1),
     (0, 2),

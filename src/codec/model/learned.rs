@@ -27,7 +27,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::context::{ContextModel, Pending};
+use super::context::{CELLS, ContextModel, Pending};
 use super::logistic::{Counter, Mixer, Squash, Stretch};
 use super::{GroupInput, ModelFactory, ModelId, Prob, ProbabilityModel, builtin_id};
 use crate::codec::order::{ScanOrder, phase_of, phase_pixels};
@@ -385,16 +385,6 @@ pub fn features(inp: &GroupInput<'_>, prev_stencil: &[i32], idx: usize, out: &mu
     };
     let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)];
     let cols = [x.saturating_sub(1), x, (x + 1).min(w - 1)];
-    const CELLS: [(usize, usize); 8] = [
-        (0, 0),
-        (0, 1),
-        (0, 2),
-        (1, 0),
-        (1, 2),
-        (2, 0),
-        (2, 1),
-        (2, 2),
-    ];
     let mut n = [0i64; 8];
     for (i, &(r, c)) in CELLS.iter().enumerate() {
         n[i] = est(rows[r], cols[c]);
