@@ -158,10 +158,36 @@ impl Runtime {
         threads: usize,
         optimize: bool,
     ) -> Result<Session, RuntimeError> {
-        let err = |e: ort::Error| RuntimeError::Session {
-            model: model.display().to_string(),
-            message: e.to_string(),
-        };
+        let name = model.display().to_string();
+        let mut builder = self.builder(&name, threads, optimize)?;
+        builder
+            .commit_from_file(model)
+            .map_err(|e| session_error(&name, e))
+    }
+
+    /// Builds a session for a model held in memory (`name` labels errors): the
+    /// bytes that were hashed are the bytes that run, whatever happens to the
+    /// file afterwards.
+    pub fn session_from_memory(
+        &self,
+        name: &str,
+        model: &[u8],
+        threads: usize,
+        optimize: bool,
+    ) -> Result<Session, RuntimeError> {
+        let mut builder = self.builder(name, threads, optimize)?;
+        builder
+            .commit_from_memory(model)
+            .map_err(|e| session_error(name, e))
+    }
+
+    fn builder(
+        &self,
+        name: &str,
+        threads: usize,
+        optimize: bool,
+    ) -> Result<ort::session::builder::SessionBuilder, RuntimeError> {
+        let err = |e: ort::Error| session_error(name, e);
         let level = if optimize {
             GraphOptimizationLevel::All
         } else {
@@ -178,7 +204,14 @@ impl Runtime {
                 .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
                 .map_err(|e| err(e.into()))?;
         }
-        builder.commit_from_file(model).map_err(err)
+        Ok(builder)
+    }
+}
+
+fn session_error(model: &str, e: ort::Error) -> RuntimeError {
+    RuntimeError::Session {
+        model: model.to_owned(),
+        message: e.to_string(),
     }
 }
 

@@ -231,3 +231,26 @@ fn altered_or_broken_model_file_is_refused() {
         .expect("a truncated model must not load");
     assert!(err.contains("broken.onnx"), "{err}");
 }
+
+/// Sessions are built from the bytes that were hashed at load: a model file replaced
+/// while the process runs changes nothing it codes (a second chunk coded at the same
+/// time needs a second session).
+#[test]
+fn model_file_replaced_after_load_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(DEFAULT_LEARNED_MODEL);
+    std::fs::copy(model_path(), &copy).unwrap();
+    let mut set = ModelSet::builtin_only();
+    set.add_file(&runtime(), &copy, 1, true).unwrap();
+    std::fs::write(&copy, b"not a model any more").unwrap();
+    let factory = set.select("learned").unwrap();
+    let held = factory.new_model().expect("the pooled session");
+    factory
+        .new_model()
+        .expect("a second session, from the hashed bytes");
+    drop(held);
+    let vol = synthetic();
+    let bytes = encode(&set, &vol, &opts(3, Some(2)));
+    assert_eq!(bytes, encode(&models(1, true), &vol, &opts(3, Some(1))));
+    assert_decodes(&set, &bytes, &vol, Some(2));
+}

@@ -28,6 +28,8 @@ pub struct OnnxSource {
     id: ModelId,
     threads: usize,
     optimize: bool,
+    /// The file's bytes as hashed: every session is built from them.
+    bytes: Arc<[u8]>,
     pool: Arc<Mutex<Vec<Session>>>,
 }
 
@@ -53,17 +55,30 @@ impl OnnxSource {
         let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read model {}: {e}", path.display()))?;
         let id: ModelId = Sha256::digest(&bytes).into();
-        let session = runtime
-            .session(path, threads, optimize)
-            .map_err(|e| e.to_string())?;
-        Ok(OnnxSource {
+        let mut source = OnnxSource {
             runtime: runtime.clone(),
             path: path.to_owned(),
             id,
             threads,
             optimize,
-            pool: Arc::new(Mutex::new(vec![session])),
-        })
+            bytes: bytes.into(),
+            pool: Arc::new(Mutex::new(Vec::new())),
+        };
+        let session = source.session()?;
+        source.pool = Arc::new(Mutex::new(vec![session]));
+        Ok(source)
+    }
+
+    /// A new session of the hashed bytes.
+    fn session(&self) -> Result<Session, String> {
+        self.runtime
+            .session_from_memory(
+                &self.path.display().to_string(),
+                &self.bytes,
+                self.threads,
+                self.optimize,
+            )
+            .map_err(|e| e.to_string())
     }
 
     /// The model file.
@@ -86,10 +101,7 @@ impl NetworkSource for OnnxSource {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let session = match pooled {
             Some(s) => s,
-            None => self
-                .runtime
-                .session(&self.path, self.threads, self.optimize)
-                .map_err(|e| e.to_string())?,
+            None => self.session()?,
         };
         Ok(Box::new(OnnxNetwork {
             session: Some(session),
