@@ -90,10 +90,21 @@ pub fn decode(data_set: &[u8], from: &str, to: &str, limit: u64) -> Result<Vec<u
     write(&object, to, bytes as usize + data_set.len())
 }
 
+/// Reads a data set for conversion, without its Group Length elements
+/// (gggg,0000): they are retired outside the command and meta groups
+/// (PS3.5 7.2) and their values would be wrong once elements are re-encoded.
 fn read(data_set: &[u8], uid: &str) -> Result<InMemDicomObject, ConvertError> {
     let ts = syntax(uid)?;
-    InMemDicomObject::read_dataset_with_ts(data_set, ts)
-        .map_err(|e| ConvertError::Read(e.to_string()))
+    let mut object = InMemDicomObject::read_dataset_with_ts(data_set, ts)
+        .map_err(|e| ConvertError::Read(e.to_string()))?;
+    let group_lengths: Vec<Tag> = object
+        .tags()
+        .filter(|t| t.element() == 0 && t.group() > 0x0002)
+        .collect();
+    for tag in group_lengths {
+        object.remove_element(tag);
+    }
+    Ok(object)
 }
 
 fn write(object: &InMemDicomObject, uid: &str, capacity: usize) -> Result<Vec<u8>, ConvertError> {
@@ -269,6 +280,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ConvertError::TooLarge { .. }), "{err}");
+    }
+
+    /// A Group Length received with the data set is not sent on in a
+    /// converted copy: its value would no longer match the group's bytes.
+    #[test]
+    fn converted_copies_carry_no_group_length() {
+        let mut object = image(2, 2, None);
+        object.put(DataElement::new(
+            Tag(0x0028, 0x0000),
+            VR::UL,
+            PrimitiveValue::from(40u32),
+        ));
+        let explicit = dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased();
+        let mut bytes = Vec::new();
+        object.write_dataset_with_ts(&mut bytes, &explicit).unwrap();
+        let out = reencode(
+            &bytes,
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            uids::IMPLICIT_VR_LITTLE_ENDIAN,
+        )
+        .unwrap();
+        let back = read(&out, uids::IMPLICIT_VR_LITTLE_ENDIAN).unwrap();
+        assert_eq!(int_of(&back, tags::ROWS), Some(2));
+        assert!(
+            !out.starts_with(&[0x28, 0x00, 0x00, 0x00]),
+            "group length written: {out:02x?}"
+        );
     }
 
     #[test]
