@@ -51,7 +51,8 @@ fn codec_config() -> Result<CodecConfig> {
 }
 
 /// The models of the codec configuration, with `selection` overriding `codec.model`; a
-/// model given as a path outside the models folder is loaded too.
+/// model given as a path to a file is loaded too and selected by its sha256 (another
+/// file of the same name in the models folder is not it).
 fn load_models(codec: &CodecConfig, selection: Option<&str>) -> Result<(ModelSet, String)> {
     let mut codec = codec.clone();
     if let Some(sel) = selection {
@@ -66,9 +67,11 @@ fn load_models(codec: &CodecConfig, selection: Option<&str>) -> Result<(ModelSet
         })
         .map_err(anyhow::Error::msg)?;
         let runtime = strata::runtime::Runtime::load(&codec.onnxruntime_library, codec.device)?;
-        set.add_file(&runtime, path, 1, true)
-            .map_err(anyhow::Error::msg)?;
-        return Ok((set, selection));
+        let id = set
+            .add_file(&runtime, path, 1, true)
+            .map_err(anyhow::Error::msg)?
+            .id();
+        return Ok((set, id_to_string(&id)));
     }
     let set = strata::archive::models::from_config(&codec).map_err(anyhow::Error::msg)?;
     Ok((set, selection))
@@ -276,9 +279,11 @@ impl BenchArgs {
         };
         let (models, selection) = load_models(&codec, self.encoder.model.as_deref())?;
         let mut strata = Vec::new();
-        for sel in std::iter::once(&selection).chain(&self.also_model) {
+        let chosen = self.encoder.model.clone().unwrap_or(codec.model.clone());
+        let chosen = std::iter::once((&chosen, &selection));
+        for (label, sel) in chosen.chain(self.also_model.iter().map(|m| (m, m))) {
             let model = models.select(sel).map_err(anyhow::Error::msg)?;
-            strata.push((format!("strata ({sel})"), model));
+            strata.push((format!("strata ({label})"), model));
         }
         let all = models.all();
         println!("{}", bench::TABLE_HEADER);

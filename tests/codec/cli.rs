@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use sha2::Digest;
+
 use strata::codec::SampleFormat;
 use strata::volume::{self, Volume};
 
@@ -120,5 +122,50 @@ fn bench_puts_both_models_and_the_anchors_in_one_table() {
             .unwrap_or_else(|| panic!("no {codec} row in\n{table}"));
         assert!(row.ends_with("| yes |"), "{row}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--model PATH` codes with that file, not with a file of the same name in the models
+/// folder: the container records the given file's sha256.
+#[test]
+fn model_given_as_a_path_is_the_one_that_codes() {
+    let dir = fresh_dir("model-path");
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let name = strata::codec::model::DEFAULT_LEARNED_MODEL;
+    let mut model = std::fs::read(models.join(name)).unwrap();
+    let at = model.windows(6).position(|w| w == b"strata").unwrap();
+    model[at] = b'S';
+    let altered = dir.join(name);
+    std::fs::write(&altered, &model).unwrap();
+    let sha: String = sha2::Sha256::digest(&model)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dims = [3, 9, 11];
+    let vol = Volume {
+        dims,
+        format: SampleFormat {
+            bits_allocated: 16,
+            bits_stored: 12,
+            signed: false,
+        },
+        words: (0..dims.iter().product::<usize>())
+            .map(|i| ((i * 7919) % 4000) as u16)
+            .collect(),
+    };
+    let npy = dir.join("v.npy");
+    volume::npy::write(&npy, &vol).unwrap();
+    let out = dir.join("v.stv");
+    strata(&[
+        "compress".as_ref(),
+        "--lsb-bits".as_ref(),
+        "2".as_ref(),
+        "--model".as_ref(),
+        altered.as_os_str(),
+        npy.as_os_str(),
+        out.as_os_str(),
+    ]);
+    let info = strata(&["info".as_ref(), out.as_os_str()]);
+    assert!(info.contains(&sha), "{info}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -105,14 +105,17 @@ impl ModelSet {
         self.all().into_iter().find(|m| m.id() == *id)
     }
 
-    /// The model a user selects: `builtin`, `learned` (the default learned model), or a
-    /// model file's name or path among those loaded.
+    /// The model a user selects: `builtin`, `learned` (the default learned model), a
+    /// loaded model's sha256 (hex), or a model file's name or path among those loaded.
     pub fn select(&self, selection: &str) -> Result<&dyn ModelFactory, String> {
         let want = match selection {
             "builtin" => return Ok(&self.builtin),
             "learned" => DEFAULT_LEARNED_MODEL,
             other => other,
         };
+        if let Some(m) = self.learned.iter().find(|m| id_to_string(&m.id()) == want) {
+            return Ok(m);
+        }
         let name = Path::new(want).file_name().unwrap_or_default();
         self.learned
             .iter()
