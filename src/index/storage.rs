@@ -85,7 +85,8 @@ impl Index {
 
     /// Adds a pending job for `series` unless one is pending or running, or
     /// one failed after `retry_failed_before_ms` with no instance of the
-    /// series received since (pass `i64::MAX` to retry failed series now).
+    /// series received since that job was queued, i.e. none it could have
+    /// missed (pass `i64::MAX` to retry failed series now).
     /// One statement; the index `jobs_one_open_per_series` refuses a second
     /// open job that another process queued at the same moment.
     pub async fn enqueue_job(
@@ -100,7 +101,7 @@ impl Index {
              (SELECT 1 FROM jobs WHERE series = $1 AND state IN ('pending', 'running')) \
              AND NOT EXISTS (SELECT 1 FROM jobs j JOIN series s ON s.id = j.series \
              WHERE j.series = $1 AND j.state = 'failed' AND j.updated_ms > $3 \
-             AND j.updated_ms >= s.last_received_ms)",
+             AND j.created_ms >= s.last_received_ms)",
         )
         .bind(series)
         .bind(now_ms)

@@ -338,6 +338,23 @@ fn a_failed_series_waits_for_its_retry(db: Db) {
     assert_eq!(log.matches("compression job failed").count(), 1, "{log}");
     assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 24);
     echo_works(server.port);
+    // A new instance of the series is a reason to try again at once.
+    let extra = server.data_dir().parent().unwrap().join("extra.dcm");
+    let source = series_files("mr_brain1")[1].clone();
+    let out = run(Command::new(crate::support::python()).args([
+        "-c",
+        "import sys, pydicom; d = pydicom.dcmread(sys.argv[1]); \
+         d.SOPInstanceUID = d.SOPInstanceUID + '.9'; d.save_as(sys.argv[2])",
+        source.to_str().unwrap(),
+        extra.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = storescu(server.port, &[extra]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let log = server.log();
+    assert_eq!(log.matches("compression job failed").count(), 2, "{log}");
+    assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 25);
     let out = crate::support::run_within(
         Command::new(strata_bin())
             .args(["compress-pending", "--data-dir", "var"])
@@ -351,7 +368,7 @@ fn a_failed_series_waits_for_its_retry(db: Db) {
         "{}",
         text(&out)
     );
-    assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 24);
+    assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 25);
 }
 
 on_both_indexes!(
