@@ -1,7 +1,10 @@
 //! The compression job loop of a running node: finds series that have been
 //! stable for `storage.stable_after_s`, queues one job per series, and runs
 //! them on a bounded number of workers, so ingest never waits for
-//! compression. Jobs a stopped node left running are requeued at start-up.
+//! compression. A running job is leased: its compressor renews it every few
+//! seconds, and a job whose lease ran out (its node stopped, its `strata
+//! compress-pending` was killed) is queued again by the next node tick or
+//! compress-pending; a live one is never taken over.
 //! A series whose job failed keeps its spool copies and is queued again
 //! after `storage.retry_failed_after_s`, or as soon as a new instance of it
 //! arrives; `strata compress-pending` tries it at once.
@@ -17,10 +20,13 @@ use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
 use super::{Archive, ArchiveError, SeriesReport};
-use crate::index::{Job, now_ms};
+use crate::index::{JOB_LEASE_MS, Job, now_ms};
 
 /// How often the loop looks for stable series and pending jobs.
 const TICK: Duration = Duration::from_secs(1);
+
+/// How often a running job's lease is renewed.
+const HEARTBEAT: Duration = Duration::from_millis(JOB_LEASE_MS as u64 / 6);
 
 /// Runs until `stop` fires; a job in progress finishes first.
 pub async fn run_jobs(archive: Archive, mut stop: broadcast::Receiver<()>) {
@@ -42,7 +48,23 @@ pub async fn run_jobs(archive: Archive, mut stop: broadcast::Receiver<()>) {
     while workers.join_next().await.is_some() {}
 }
 
+/// Queues again the jobs whose lease ran out (see the module doc).
+async fn requeue_stale(archive: &Archive) -> Result<(), super::ArchiveError> {
+    let requeued = archive
+        .index
+        .requeue_stale_jobs(now_ms() - JOB_LEASE_MS)
+        .await?;
+    if requeued > 0 {
+        tracing::info!(
+            requeued,
+            "compression jobs whose compressor stopped queued again"
+        );
+    }
+    Ok(())
+}
+
 async fn queue_stable_series(archive: &Archive) -> Result<(), super::ArchiveError> {
+    requeue_stale(archive).await?;
     let now = now_ms();
     let stable_before = now - archive.settings.stable_after_ms;
     let retry_before = now - archive.settings.retry_failed_after_ms;
@@ -83,7 +105,20 @@ pub async fn run_job(
     job: &Job,
     worker: usize,
 ) -> Result<SeriesReport, ArchiveError> {
-    let result = archive.compress_series(job.series).await;
+    let work = archive.compress_series(job.series);
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            _ = tokio::time::sleep(HEARTBEAT) => {
+                match archive.index.heartbeat_job(job, now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(worker, series = job.series, "compression job lease lost"),
+                    Err(e) => tracing::warn!(error = %e, "cannot renew a compression job's lease"),
+                }
+            }
+        }
+    };
     match &result {
         Ok(r) => tracing::info!(
             worker,
@@ -100,7 +135,7 @@ pub async fn run_job(
     let error = result.as_ref().err().map(|e| e.to_string());
     if let Err(e) = archive
         .index
-        .finish_job(job.id, error.as_deref(), now_ms())
+        .finish_job(job, error.as_deref(), now_ms())
         .await
     {
         tracing::warn!(error = %e, "cannot record the end of a job");
@@ -128,6 +163,7 @@ pub async fn compress_pending(
     archive: &Archive,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<PendingReport, ArchiveError> {
+    requeue_stale(archive).await?;
     let series = archive.index.stable_series(i64::MAX).await?;
     for &s in &series {
         // `i64::MAX`: series whose last job failed are tried again now.

@@ -23,7 +23,7 @@ use sqlx::{AnyPool, Row};
 
 pub use crate::config::DuplicatePolicy;
 pub use query::{Level, Record, Scope};
-pub use storage::{Job, Location, NewBlob, SpooledInstance};
+pub use storage::{JOB_LEASE_MS, Job, Location, NewBlob, SpooledInstance};
 
 /// Errors of the index layer.
 #[derive(Debug, thiserror::Error)]

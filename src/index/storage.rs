@@ -14,6 +14,10 @@ pub struct Job {
     pub attempts: i64,
 }
 
+/// How long a running job stays its compressor's without a heartbeat; the
+/// compressor renews it every sixth of that ([`Index::heartbeat_job`]).
+pub const JOB_LEASE_MS: i64 = 30_000;
+
 /// An instance whose received copy is still in the spool.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpooledInstance {
@@ -154,25 +158,48 @@ impl Index {
     /// Records the end of a job: `error` is `None` on success.
     pub async fn finish_job(
         &self,
-        job: i64,
+        job: &Job,
         error: Option<&str>,
         now_ms: i64,
     ) -> Result<(), IndexError> {
-        sqlx::query("UPDATE jobs SET state = $1, error = $2, updated_ms = $3 WHERE id = $4")
-            .bind(if error.is_some() { "failed" } else { "done" })
-            .bind(error)
-            .bind(now_ms)
-            .bind(job)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = $1, error = $2, updated_ms = $3 \
+             WHERE id = $4 AND attempts = $5 AND state = 'running'",
+        )
+        .bind(if error.is_some() { "failed" } else { "done" })
+        .bind(error)
+        .bind(now_ms)
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// Puts jobs a stopped node left running back in the queue.
-    pub async fn requeue_running_jobs(&self) -> Result<u64, IndexError> {
-        let done = sqlx::query("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
-            .execute(&self.pool)
-            .await?;
+    /// Renews the lease of a running job (see [`JOB_LEASE_MS`]). False when
+    /// the job is no longer this claim's: it was taken over as stale.
+    pub async fn heartbeat_job(&self, job: &Job, now_ms: i64) -> Result<bool, IndexError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET updated_ms = $1 WHERE id = $2 AND attempts = $3 AND state = 'running'",
+        )
+        .bind(now_ms)
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts running jobs whose lease ran out before `stale_before_ms` back in
+    /// the queue: their compressor (a stopped node, a killed `strata
+    /// compress-pending`) no longer renews them. Live ones are left alone.
+    pub async fn requeue_stale_jobs(&self, stale_before_ms: i64) -> Result<u64, IndexError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending' WHERE state = 'running' AND updated_ms < $1",
+        )
+        .bind(stale_before_ms)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 

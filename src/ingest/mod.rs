@@ -94,7 +94,8 @@ impl Ingest {
     pub async fn recover(&self) -> Result<Recovery, IngestError> {
         let mut referenced: HashSet<String> = self.index.spool_paths().await?.into_iter().collect();
         referenced.extend(self.index.blob_paths().await?);
-        let requeued = self.index.requeue_running_jobs().await?;
+        let stale_before = crate::index::now_ms() - crate::index::JOB_LEASE_MS;
+        let requeued = self.index.requeue_stale_jobs(stale_before).await?;
         if requeued > 0 {
             tracing::info!(requeued, "compression jobs interrupted by a stop resume");
         }

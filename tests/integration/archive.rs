@@ -371,7 +371,47 @@ fn a_failed_series_waits_for_its_retry(db: Db) {
     assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 25);
 }
 
+/// A job claimed by a compressor that then stopped renewing its lease (a
+/// killed `strata compress-pending`) is left alone while the lease runs, so
+/// a node starting meanwhile never shares the series, and is taken over once
+/// it ran out.
+fn a_dead_compressors_job_is_taken_over_after_its_lease(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db);
+    let series = crate::support::corpus().join("mr_brain1");
+    let out = strata(dir.path(), &test_db, &["import", series.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let url = test_db.index_url(&dir.path().join("var"));
+    let claimed_at = crate::support::block_on(async {
+        let index = strata::index::Index::open(&url).await.unwrap();
+        let series = index.stable_series(i64::MAX).await.unwrap();
+        assert_eq!(series.len(), 1);
+        let now = strata::index::now_ms();
+        assert!(index.enqueue_job(series[0], now, i64::MAX).await.unwrap());
+        assert!(index.claim_job(now).await.unwrap().is_some());
+        index.close().await;
+        std::time::Instant::now()
+    });
+    let fast = [("STRATA_STORAGE_STABLE_AFTER_S", "0")];
+    let server = Server::start_in(dir, test_db, &[], &fast);
+    let lease = std::time::Duration::from_millis(strata::index::JOB_LEASE_MS as u64);
+    std::thread::sleep(
+        (claimed_at + lease / 2).saturating_duration_since(std::time::Instant::now()),
+    );
+    let log = server.log();
+    assert!(!log.contains("series compressed and verified"), "{log}");
+    assert_eq!(walk_files(&server.data_dir().join("spool")).len(), 25);
+    let log = server.wait_for_log_within("series compressed and verified", 120);
+    assert!(log.contains("compressor stopped queued again"), "{log}");
+    assert!(
+        claimed_at.elapsed() >= lease,
+        "taken over before the lease ran out"
+    );
+    assert!(walk_files(&server.data_dir().join("spool")).is_empty());
+}
+
 on_both_indexes!(
+    a_dead_compressors_job_is_taken_over_after_its_lease,
     a_failed_series_waits_for_its_retry,
     stable_series_are_compressed_by_the_running_node,
     compress_pending_then_verify_and_detect_corruption,
