@@ -1,8 +1,11 @@
 //! Any small volume (shape, bit depth, signedness and words from the input) comes back
-//! bit for bit through the codec with the built-in model.
+//! bit for bit through the codec, with the built-in model (plane-major order) or with the
+//! learned model's feature code and mixing over a null network (phase-major order, the
+//! path of every learned model, without ONNX Runtime).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use strata::codec::model::{FeatureRecorder, ModelFactory};
 use strata::codec::{self, EncodeOptions, Limits, MsbvCodec, SampleFormat, VolumeView};
 
 fuzz_target!(|data: &[u8]| {
@@ -54,9 +57,17 @@ fuzz_target!(|data: &[u8]| {
         threads: Some(1),
         ..EncodeOptions::default()
     };
-    let Ok(bytes) = codec::encode(&view, &opts) else {
+    let builtin = codec::builtin_models();
+    let learned_path = FeatureRecorder::new(u32::MAX);
+    let model: &dyn ModelFactory = if data[4] & 8 == 0 {
+        builtin[0]
+    } else {
+        &learned_path
+    };
+    let Ok(bytes) = codec::encode_with(&view, &opts, model) else {
         return;
     };
-    let back = codec::decode(&bytes, &Limits::default(), Some(1)).expect("own output decodes");
+    let back = codec::decode_with(&bytes, &Limits::default(), &[model], Some(1))
+        .expect("own output decodes");
     assert_eq!(back.words, words);
 });
