@@ -37,10 +37,13 @@ pub fn from_config(codec: &CodecConfig) -> Result<ModelSet, String> {
 }
 
 /// The model set of a configuration, loaded once per process and shared (sessions are
-/// expensive to build; every archive job and retrieval of the process reuses them).
+/// expensive to build; every archive job and retrieval of the process reuses them). A
+/// failure is kept too: a command decoding many chunks reports it for each without
+/// loading ONNX Runtime again each time.
 pub fn shared(codec: &CodecConfig) -> Result<Arc<ModelSet>, String> {
     type Key = (PathBuf, String, String, PathBuf);
-    static SETS: Mutex<Vec<(Key, Arc<ModelSet>)>> = Mutex::new(Vec::new());
+    type Loaded = Result<Arc<ModelSet>, String>;
+    static SETS: Mutex<Vec<(Key, Loaded)>> = Mutex::new(Vec::new());
     let key: Key = (
         codec.models_dir.clone(),
         codec.model.clone(),
@@ -48,11 +51,16 @@ pub fn shared(codec: &CodecConfig) -> Result<Arc<ModelSet>, String> {
         codec.onnxruntime_library.clone(),
     );
     let mut sets = SETS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, set)) = sets.iter().find(|(k, _)| *k == key) {
-        return Ok(set.clone());
+    if let Some((_, loaded)) = sets.iter().find(|(k, _)| *k == key) {
+        return loaded.clone();
     }
-    let set = Arc::new(from_config(codec)?);
-    tracing::info!(model = %codec.model, learned = ?set.describe(), "LSBV models loaded");
-    sets.push((key, set.clone()));
-    Ok(set)
+    let loaded = from_config(codec).map(Arc::new);
+    match &loaded {
+        Ok(set) => {
+            tracing::info!(model = %codec.model, learned = ?set.describe(), "LSBV models loaded")
+        }
+        Err(e) => tracing::error!(model = %codec.model, error = %e, "LSBV models not loaded"),
+    }
+    sets.push((key, loaded.clone()));
+    loaded
 }
