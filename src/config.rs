@@ -254,19 +254,17 @@ pub enum MsbvChoice {
 }
 
 impl MsbvChoice {
-    /// The codec's setting: `None` lets the encoder choose (at `effort` for JPEG XL).
-    pub fn codec(self, effort: JxlEffort) -> Option<crate::codec::MsbvCodec> {
-        match self {
-            MsbvChoice::Auto => None,
-            MsbvChoice::Jpegls => Some(crate::codec::MsbvCodec::JpegLs),
-            MsbvChoice::Jxl => Some(crate::codec::MsbvCodec::JpegXl { effort: effort.0 }),
-        }
-    }
-
-    /// Encoder options for this choice and `effort`, other settings at their defaults.
+    /// Encoder options for this choice and `effort` (`msbv: None` lets the encoder
+    /// choose, at `effort` for JPEG XL), other settings at their defaults.
     pub fn encode_options(self, effort: JxlEffort) -> crate::codec::EncodeOptions {
+        use crate::codec::MsbvCodec;
+        let msbv = match self {
+            MsbvChoice::Auto => None,
+            MsbvChoice::Jpegls => Some(MsbvCodec::JpegLs),
+            MsbvChoice::Jxl => Some(MsbvCodec::JpegXl { effort: effort.0 }),
+        };
         crate::codec::EncodeOptions {
-            msbv: self.codec(effort),
+            msbv,
             jxl_effort: effort.0,
             ..crate::codec::EncodeOptions::default()
         }

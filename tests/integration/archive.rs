@@ -24,10 +24,21 @@ fn sop_uids(files: &[std::path::PathBuf]) -> Vec<String> {
 }
 
 fn strata(dir: &std::path::Path, db: &TestDb, args: &[&str]) -> std::process::Output {
+    strata_with(dir, db, &[], args)
+}
+
+/// `strata` with extra environment variables (configuration overrides).
+fn strata_with(
+    dir: &std::path::Path,
+    db: &TestDb,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
     run(Command::new(strata_bin())
         .args(args)
         .args(["--data-dir", "var"])
         .envs(db.env())
+        .envs(env.iter().copied())
         .current_dir(dir))
 }
 
@@ -105,15 +116,11 @@ fn codec_settings_reach_the_stored_volume(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let test_db = TestDb::new(db);
     let series = crate::support::corpus().join("mr_brain1");
-    let strata = |args: &[&str]| {
-        run(Command::new(strata_bin())
-            .args(args)
-            .args(["--data-dir", "var"])
-            .envs(test_db.env())
-            .env("STRATA_CODEC_MSBV", "jpegls")
-            .env("STRATA_CODEC_MODEL", "builtin")
-            .current_dir(dir.path()))
-    };
+    let env = [
+        ("STRATA_CODEC_MSBV", "jpegls"),
+        ("STRATA_CODEC_MODEL", "builtin"),
+    ];
+    let strata = |args: &[&str]| strata_with(dir.path(), &test_db, &env, args);
     let out = strata(&["import", series.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let out = strata(&["compress-pending"]);
